@@ -1,0 +1,5 @@
+"""The node's HTTP endpoint."""
+
+from .app import NODE, NodeHandle, make_app
+
+__all__ = ["NODE", "NodeHandle", "make_app"]

@@ -1,0 +1,140 @@
+"""The aiohttp application of one node: ``/messaging`` and the read endpoints.
+
+The handler decodes and validates, checks credentials, then hands the envelope
+to the node actor and awaits its answer on an asyncio future (never a pykka
+future, which would block the loop). Every rejection is a JSON
+``{"error": code, "detail": ...}`` with a 4xx status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+import pykka
+from aiohttp import web
+
+from protocol import codec
+from protocol.errors import GridError, Overloaded, TooLarge
+from protocol.limits import MAX_BODY_BYTES
+
+from ..node.commands import Inbound, Outcome, Query
+from ..runtime import LoopReply
+from .auth import OperatorAuth
+
+log = logging.getLogger("grid.http")
+
+#: How long a request may take to send its body.
+BODY_TIMEOUT_S = 10.0
+#: How long a request waits for the node actor to answer.
+ACTOR_TIMEOUT_S = 5.0
+
+
+@dataclass
+class NodeHandle:
+    """What the HTTP layer needs of a running node."""
+
+    actor: pykka.ActorRef[Any]
+    auth: OperatorAuth
+    node_id: str
+
+    async def call(self, make: Callable[[LoopReply], Any], timeout: float = ACTOR_TIMEOUT_S) -> Any:
+        """Send a command built around a reply and await the actor's answer."""
+        reply = LoopReply(asyncio.get_running_loop())
+        try:
+            self.actor.tell(make(reply))
+            return await asyncio.wait_for(reply.future, timeout)
+        except (pykka.ActorDeadError, asyncio.TimeoutError):
+            raise Overloaded("the node is busy or stopping; retry shortly", retry_after_s=1.0) from None
+
+
+NODE = web.AppKey("node", NodeHandle)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def json_error(exc: GridError) -> web.Response:
+    """The JSON response of a GridError."""
+    headers = {}
+    retry_after = getattr(exc, "retry_after_s", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(max(1, round(retry_after)))
+    return web.json_response(exc.to_json(), status=exc.status, headers=headers)
+
+
+@web.middleware
+async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every error into a JSON body; unknown routes and methods too."""
+    try:
+        return await handler(request)
+    except GridError as exc:
+        return json_error(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = exc.reason.lower().replace(" ", "_")
+        return web.json_response({"error": code, "detail": exc.text}, status=exc.status, headers=exc.headers)
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The request body, refusing more than the limit and bodies that never end."""
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise TooLarge(f"body is {request.content_length} bytes; the limit is {MAX_BODY_BYTES}")
+
+    async def read() -> bytes:
+        chunks, size = [], 0
+        while True:
+            chunk = await request.content.read(MAX_BODY_BYTES + 1 - size)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise TooLarge(f"body is over the limit of {MAX_BODY_BYTES} bytes")
+
+    try:
+        return await asyncio.wait_for(read(), BODY_TIMEOUT_S)
+    except asyncio.TimeoutError:
+        raise GridError("the body did not arrive in time", code="body_timeout") from None
+
+
+async def messaging(request: web.Request) -> web.Response:
+    """``GET``/``POST /messaging``: one envelope in, the node's answer out."""
+    node = request.app[NODE]
+    kind = codec.media_type(request.headers.get("Content-Type"))
+    envelope = codec.decode(await read_body(request), kind)
+    node.auth.check(envelope, request.headers.get("Authorization"))
+    outcome: Outcome = await node.call(lambda reply: Inbound(envelope, reply))
+    if outcome.envelope is not None:
+        body = codec.encode(outcome.envelope, kind)
+        return web.Response(body=body, status=outcome.status, content_type=kind)
+    return web.json_response(outcome.body, status=outcome.status)
+
+
+def query(what: str) -> Handler:
+    """A read endpoint answered by the actor's report ``what``."""
+
+    async def handler(request: web.Request) -> web.Response:
+        node = request.app[NODE]
+        return web.json_response(await node.call(lambda reply: Query(what, reply)))
+
+    return handler
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness for supervisors: answers without touching the actor."""
+    return web.json_response({"status": "ok", "id": request.app[NODE].node_id})
+
+
+def make_app(node: NodeHandle) -> web.Application:
+    """The node's aiohttp application."""
+    app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_BODY_BYTES)
+    app[NODE] = node
+    app.router.add_route("GET", "/messaging", messaging)
+    app.router.add_route("POST", "/messaging", messaging)
+    app.router.add_get("/state", query("state"))
+    app.router.add_get("/grid", query("grid"))
+    app.router.add_get("/healthz", healthz)
+    return app

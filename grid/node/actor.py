@@ -1,0 +1,244 @@
+"""The node actor: one pykka actor owns one node's state and gossip core.
+
+Everything that changes a node happens here, one message at a time: inbound
+envelopes, timer ticks, delivery failures. The actor never blocks on another
+actor or on the network: it hands envelopes to the transport and learns of
+failures through messages to itself.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import random
+from typing import Any, Callable
+
+import pykka
+
+from protocol.entry import Entry, kw_to_watts
+from protocol.envelopes import Envelope, tell
+from protocol.errors import BadMessage, Conflict, Forbidden, GridError
+from protocol.gossip import GossipCore, Send
+from protocol.messages import SyncGrid, UpdateEnergy, UpdateNet
+
+from ..runtime import Scheduler
+from ..store import NodeStore
+from ..transport.base import Transport
+from . import report
+from .commands import AskResult, DeliveryFailed, Flush, Inbound, Leave, Outcome, Query, Tick
+from .config import NodeConfig
+from .linking import Linker
+
+log = logging.getLogger("grid.node")
+
+#: Called in the actor's thread with (node id, origins whose entry changed).
+Observer = Callable[[str, list[str]], None]
+
+
+class NodeActor(pykka.ThreadingActor):
+    """One grid node: its entry, its view of the grid, its siblings."""
+
+    use_daemon_thread = True
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        transport: Transport,
+        scheduler: Scheduler,
+        observers: list[Observer] | None = None,
+        dev_mode: bool = True,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.transport = transport
+        self.scheduler = scheduler
+        self.observers = list(observers or [])
+        self.dev_mode = dev_mode
+        self._flush_due = False
+        self._last_summary: tuple[Any, ...] | None = None
+        self._rounds = itertools.count(1)
+
+    # ------------------------------------------------------------------ lifecycle
+    def on_start(self) -> None:
+        cfg = self.config
+        self.store = NodeStore(cfg.store_path)
+        incarnation = self.store.next_incarnation(floor=self.scheduler.wall_ms() // 1000 if not cfg.data_dir else 0)
+        production_w, consumption_w = self.store.load_energy()
+        me = Entry(
+            origin=cfg.id, incarnation=incarnation, version=0, name=cfg.name, address=cfg.address,
+            kind=cfg.kind, production_w=production_w, consumption_w=consumption_w,
+        )  # fmt: skip
+        self.core = GossipCore(me, self.scheduler.now(), cfg.gossip)
+        self.rng = random.Random(f"{cfg.id}/{incarnation}")
+        self.linker = Linker(self)
+        for record in self.store.siblings():
+            self.linker.restore(record)
+        log.info("%s (id %s) up at %s, incarnation %d, %d siblings", cfg.name, cfg.id, cfg.address,
+                 incarnation, len(self.core.siblings))  # fmt: skip
+        self._schedule("heartbeat", self.rng.uniform(0.5, 1.0) * cfg.gossip.heartbeat_s)
+        self._schedule("sync", self.rng.uniform(0.5, 1.0) * cfg.gossip.sync_interval_s)
+        self._after_change([])
+
+    def on_stop(self) -> None:
+        self.store.close()
+
+    def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
+        log.error("%s stopped by an internal error: %r", self.config.name, exception_value)
+        self.store.close()
+
+    # ------------------------------------------------------------------ dispatch
+    def on_receive(self, message: Any) -> Any:
+        changed: list[str] = []
+        if isinstance(message, Inbound):
+            changed = self._inbound(message)
+        elif isinstance(message, Flush):
+            self._flush_due = False
+            self.emit(self.core.flush(self.scheduler.now()))
+        elif isinstance(message, Tick):
+            self._tick(message.duty)
+        elif isinstance(message, DeliveryFailed):
+            self._delivery_failed(message)
+        elif isinstance(message, AskResult):
+            self.linker.answered(message)
+        elif isinstance(message, Query):
+            message.reply.send(self._query(message.what))
+            return None
+        elif isinstance(message, Leave):
+            self._leave(message)
+            return None
+        self._after_change(changed)
+        return None
+
+    def _inbound(self, inbound: Inbound) -> list[str]:
+        changed: list[str] = []
+        try:
+            outcome, changed = self._route(inbound.envelope)
+        except GridError as exc:
+            outcome = Outcome(exc.status, exc.to_json())
+        if inbound.reply is not None:
+            inbound.reply.send(outcome)
+        return changed
+
+    def _route(self, env: Envelope) -> tuple[Outcome, list[str]]:
+        msg = env.message
+        if env.env_type == "Ask" and msg.msg_type != "AddSibling" and env.return_id not in self.core.siblings:
+            raise Forbidden(f"only siblings may Ask {msg.msg_type}", code="not_a_sibling")
+        if env.env_type == "Response" and msg.msg_type != "AddSibling":
+            raise Conflict(f"no {msg.msg_type} request is waiting for a response", code="unexpected_response")
+        if isinstance(msg, UpdateNet):
+            return self._update_net(env, msg)
+        if isinstance(msg, SyncGrid):
+            return self._sync_grid(env, msg), []
+        if isinstance(msg, UpdateEnergy):
+            return self._update_energy(env, msg), []
+        handler = self.linker.handlers.get(msg.msg_type)
+        if handler is not None:
+            return handler(env), []
+        raise BadMessage(f"{msg.msg_type} is not handled by this node", code="unsupported")
+
+    # ------------------------------------------------------------------ messages
+    def _update_net(self, env: Envelope, msg: UpdateNet) -> tuple[Outcome, list[str]]:
+        if env.return_id is None:
+            raise BadMessage("UpdateNet comes from peers and needs returnId", code="missing_return_id")
+        changed = self.core.receive_update(env.return_id, msg, self.scheduler.now())
+        return Outcome(202, {"status": "accepted", "new": len(changed)}), changed
+
+    def _sync_grid(self, env: Envelope, msg: SyncGrid) -> Outcome:
+        now = self.scheduler.now()
+        if msg.digest is not None and env.return_id is not None:
+            if env.return_id not in self.core.siblings:
+                raise Forbidden(f"{env.return_id} is not a sibling", code="not_a_sibling")
+            self.emit(self.core.receive_digest(env.return_id, msg, now))
+            return Outcome(202, {"status": "accepted"})
+        round_id = msg.round or f"{self.core.origin}.{self.core.me.incarnation}.{next(self._rounds)}"
+        self.emit(self.core.join_round(round_id))
+        return Outcome(202, {"status": "syncing", "round": round_id, "siblings": len(self.core.siblings)})
+
+    def _update_energy(self, env: Envelope, msg: UpdateEnergy) -> Outcome:
+        if env.is_peer:
+            raise Forbidden("UpdateEnergy comes from this node's own operator or meter", code="not_a_peer_message")
+        production_w, consumption_w = kw_to_watts(msg.production), kw_to_watts(msg.consumption)
+        self.store.save_energy(production_w, consumption_w)
+        self.core.update_self(self.scheduler.now(), production_w=production_w, consumption_w=consumption_w)
+        return Outcome(202, {"status": "accepted", "net": (production_w - consumption_w) / 1000})
+
+    # ------------------------------------------------------------------ timers
+    def _schedule(self, duty: str, delay: float) -> None:
+        self.scheduler.call_later(delay, self._tell_self, Tick(duty))
+
+    def _tell_self(self, message: Any) -> None:
+        try:
+            self.actor_ref.tell(message)
+        except pykka.ActorDeadError:
+            pass  # stopped meanwhile
+
+    def _tick(self, duty: str) -> None:
+        now = self.scheduler.now()
+        gossip = self.config.gossip
+        if duty == "heartbeat":
+            self.core.heartbeat(now)
+            for origin in self.core.expire(now):
+                log.info("%s: %s is stale (no news for %.1f s)", self.config.name, origin, gossip.ttl_s)
+            self._schedule("heartbeat", gossip.heartbeat_s * self.rng.uniform(0.9, 1.1))
+        elif duty == "sync":
+            self.emit(self.core.sync_targets(self.rng))
+            self._schedule("sync", gossip.sync_interval_s * self.rng.uniform(0.8, 1.2))
+
+    # ------------------------------------------------------------------ sending
+    def emit(self, sends: list[Send]) -> None:
+        """Hand each effect to the transport, addressed to the sibling's endpoint."""
+        for send in sends:
+            sibling = self.core.siblings.get(send.to)
+            if sibling is None:
+                continue  # unlinked meanwhile
+            envelope = tell(send.message, return_id=self.core.origin)
+            self.transport.send(sibling.address, envelope, self._failure_reporter(send.to, sibling.address))
+
+    def _failure_reporter(self, sibling_id: str, address: str) -> Callable[[str], None]:
+        return lambda reason: self._tell_self(DeliveryFailed(sibling_id, address, reason))
+
+    def _delivery_failed(self, failure: DeliveryFailed) -> None:
+        log.debug("%s: delivery to %s failed: %s", self.config.name, failure.sibling_id, failure.reason)
+        self.core.delivery_failed(failure.sibling_id)
+        self.linker.link_failed(failure)
+
+    def _after_change(self, changed: list[str]) -> None:
+        if changed:
+            for observer in self.observers:
+                observer(self.core.origin, changed)
+        if self.core.pending and not self._flush_due:
+            self._flush_due = True
+            window = self.config.flush_window_s
+            if window <= 0:
+                self._tell_self(Flush())
+            else:
+                self.scheduler.call_later(window, self._tell_self, Flush())
+        if log.isEnabledFor(logging.INFO):
+            self._log_summary()
+
+    def _log_summary(self) -> None:
+        me, tally = self.core.me, report.counts(self.core)
+        summary = (me.production_w, me.consumption_w, self.core.net_w, tally["live"], tally["stale"])
+        if summary != self._last_summary:
+            self._last_summary = summary
+            log.info("%s: production %.3f kW, consumption %.3f kW | gridnet %.3f kW (%d live, %d stale)",
+                     self.config.name, me.production_w / 1000, me.consumption_w / 1000, self.core.net_w / 1000,
+                     tally["live"], tally["stale"])  # fmt: skip
+
+    # ------------------------------------------------------------------ reads
+    def _query(self, what: str) -> Any:
+        now = self.scheduler.now()
+        if what == "state":
+            return report.state(self.core, self.linker.links, self.dev_mode)
+        if what == "grid":
+            return report.grid(self.core, now)
+        if what == "digest":
+            return self.core.digest()
+        raise ValueError(f"unknown query {what!r}")
+
+    def _leave(self, message: Leave) -> None:
+        self.core.leave(self.scheduler.now())
+        self.emit(self.core.flush(self.scheduler.now()))
+        log.info("%s left the grid", self.config.name)
+        if message.reply is not None:
+            message.reply.send(True)

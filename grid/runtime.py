@@ -1,0 +1,91 @@
+"""Bridges between actor threads and the asyncio event loop.
+
+Actors run in pykka threads; HTTP and timers live on one asyncio loop. The
+rules (DESIGN section 8): actors never block on actors, and nothing awaits a
+pykka future on the loop. Results travel back through :class:`Reply` objects
+and timers through a :class:`Scheduler`, both safe to call from any thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, Callable, Protocol
+
+
+class Reply(Protocol):
+    """Where an actor sends the outcome of a request."""
+
+    def send(self, value: Any) -> None:
+        """Deliver ``value``; called exactly once, from the actor's thread."""
+
+
+class LoopReply:
+    """Completes an asyncio future on its loop from the actor's thread."""
+
+    __slots__ = ("_loop", "future")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self.future: asyncio.Future[Any] = loop.create_future()
+
+    def send(self, value: Any) -> None:
+        self._loop.call_soon_threadsafe(_settle, self.future, value)
+
+
+def _settle(future: asyncio.Future[Any], value: Any) -> None:
+    if not future.done():  # the waiter may have timed out and gone away
+        future.set_result(value)
+
+
+class CallbackReply:
+    """Hands the outcome to a plain callable (in-memory transport, tests)."""
+
+    __slots__ = ("_fn",)
+
+    def __init__(self, fn: Callable[[Any], None]) -> None:
+        self._fn = fn
+
+    def send(self, value: Any) -> None:
+        self._fn(value)
+
+
+class Scheduler(Protocol):
+    """A clock and one-shot timers, shared by every node of a process."""
+
+    def now(self) -> float:
+        """Monotonic seconds."""
+
+    def wall_ms(self) -> int:
+        """Wall-clock epoch milliseconds (for timestamps shown to people)."""
+
+    def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` after ``delay`` seconds; callable from any thread."""
+
+
+class LoopScheduler:
+    """Timers on an asyncio loop: one loop serves every node, idle nodes cost nothing."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def wall_ms(self) -> int:
+        return time.time_ns() // 1_000_000
+
+    def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> None:
+        if self.loop.is_closed():
+            return
+        try:
+            self.loop.call_soon_threadsafe(self.loop.call_later, delay, _guarded, fn, args)
+        except RuntimeError:
+            pass  # the loop is shutting down; timers no longer matter
+
+
+def _guarded(fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    try:
+        fn(*args)
+    except Exception:  # a stopped actor must not break the loop's other timers
+        pass

@@ -1,0 +1,80 @@
+"""Start and stop nodes inside a running asyncio loop.
+
+A :class:`NodeService` is one node: its actor, and optionally its HTTP site.
+Many services can share one loop, one scheduler and one transport (scenarios,
+benchmarks); ``python -m grid.app`` runs exactly one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from .http import NodeHandle, make_app
+from .http.auth import OperatorAuth
+from .node import Leave, NodeActor, NodeConfig, Observer
+from .runtime import LoopReply, Scheduler
+from .transport.base import Transport
+
+log = logging.getLogger("grid.service")
+
+
+class NodeService:
+    """One node's actor and HTTP endpoint, started and stopped together."""
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        transport: Transport,
+        scheduler: Scheduler,
+        observers: list[Observer] | None = None,
+    ) -> None:
+        self.config = config
+        self.transport = transport
+        self.scheduler = scheduler
+        self.observers = observers or []
+        self.actor: Any = None
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def handle(self) -> NodeHandle:
+        """What HTTP handlers (and tests) use to talk to the actor."""
+        return NodeHandle(self.actor, OperatorAuth(self.config.token), self.config.id)
+
+    def start_actor(self) -> None:
+        """Start the node actor (no HTTP)."""
+        self.actor = NodeActor.start(self.config, self.transport, self.scheduler, self.observers)
+
+    async def start(self, serve_http: bool = True) -> None:
+        """Start the actor and, unless told not to, listen on the node's port."""
+        self.start_actor()
+        if not serve_http:
+            return
+        self._runner = web.AppRunner(make_app(self.handle), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.host, self.config.port, reuse_address=True)
+        try:
+            await site.start()
+        except OSError:
+            await self.stop(graceful=False)
+            raise
+
+    async def stop(self, graceful: bool = True, timeout: float = 2.0) -> None:
+        """Publish the ``left`` tombstone (when graceful), then stop everything."""
+        if self.actor is None:
+            return
+        if graceful and self.actor.is_alive():
+            reply = LoopReply(asyncio.get_running_loop())
+            self.actor.tell(Leave(reply))
+            try:
+                await asyncio.wait_for(reply.future, timeout)
+            except asyncio.TimeoutError:
+                log.warning("%s did not leave in time", self.config.name)
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        await asyncio.to_thread(self.actor.stop, block=True, timeout=timeout)
+        self.actor = None

@@ -1,0 +1,77 @@
+"""The entry: one node's versioned facts about itself, the unit of gossip.
+
+Only the origin node ever changes its own entry, bumping ``version``;
+``incarnation`` grows on every restart so a restarted node's entries always win
+over what the grid remembers from its previous life. Energy is in integer
+watts so every sum over a view is exact and independent of order.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from .limits import MAX_SIBLINGS, Address, Counter, Name, NodeId, SignedWatts
+
+#: Watts per kW: the wire speaks kW to operators, the core counts watts.
+WATTS_PER_KW = 1000
+
+Watts = Annotated[int, Field(ge=0, le=10**12)]
+#: One bid segment: (power_w, price). power_w > 0 buys, < 0 sells.
+OfferSegment = tuple[SignedWatts, Annotated[int, Field(ge=-(10**6), le=10**6)]]
+
+Status = Literal["alive", "left"]
+
+
+class Entry(BaseModel):
+    """What one node says about itself, at one ``(incarnation, version)``."""
+
+    # extra="ignore": entries from newer peers may carry fields appended later.
+    model_config = ConfigDict(
+        frozen=True, extra="ignore", alias_generator=to_camel, populate_by_name=True, allow_inf_nan=False
+    )
+
+    origin: NodeId
+    incarnation: Counter
+    version: Counter
+    status: Status = "alive"
+    name: Name
+    address: Address
+    kind: Annotated[str, Field(max_length=32)] = "manual"
+    production_w: Watts = 0
+    consumption_w: Watts = 0
+    emissions: Annotated[int, Field(ge=0, le=100_000)] = 0
+    offer: Annotated[tuple[OfferSegment, ...], Field(max_length=8)] = ()
+    siblings: Annotated[tuple[NodeId, ...], Field(max_length=MAX_SIBLINGS)] = ()
+    source: Annotated[str, Field(max_length=32)] | None = None
+    battery_soc: Annotated[float, Field(ge=0, le=1)] | None = None
+
+    @property
+    def net_w(self) -> int:
+        """Production minus consumption, in watts."""
+        return self.production_w - self.consumption_w
+
+    def is_newer_than(self, other: "Entry | None") -> bool:
+        """Whether this entry supersedes ``other`` (newer incarnation, then version)."""
+        if other is None:
+            return True
+        if self.incarnation != other.incarnation:
+            return self.incarnation > other.incarnation
+        return self.version > other.version
+
+    def to_wire(self) -> dict:
+        """The camelCase dict sent inside ``UpdateNet``."""
+        return self.model_dump(by_alias=True, mode="json", exclude_none=True)
+
+
+def kw_to_watts(kw: float) -> int:
+    """Convert an operator's kW reading to integer watts (half away from zero)."""
+    scaled = kw * WATTS_PER_KW
+    return int(scaled + 0.5) if scaled >= 0 else -int(-scaled + 0.5)
+
+
+def watts_to_kw(watts: int) -> float:
+    """Integer watts back to kW for display."""
+    return watts / WATTS_PER_KW

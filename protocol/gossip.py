@@ -1,0 +1,339 @@
+"""The convergence core: a versioned view of the grid, merged by gossip. No I/O.
+
+Rules (theory of operation)
+---------------------------
+1. Each node owns exactly one entry about itself. Only the origin changes it,
+   and every change bumps ``version``; a restart bumps ``incarnation``.
+2. A node's *view* maps origin -> the newest entry it has seen, ordered by
+   ``(incarnation, version)``. Merging keeps the newer entry, so merge is
+   commutative, associative and idempotent: loss, duplication and reordering
+   of messages can delay agreement but never double-count.
+3. For each sibling the core remembers the newest entry that sibling is known
+   to have: because the sibling sent it, listed it in a digest, or we sent it
+   (optimistically; a delivery failure forgets that knowledge).
+4. Push: entries that changed since the last :meth:`GossipCore.flush` are
+   sent in one ``UpdateNet`` per sibling, only those the sibling is not known
+   to have. The caller decides how long a window to coalesce over, so a burst
+   of changes costs one message per link, not one per change.
+5. Pull: a ``SyncGrid`` digest (origin -> [incarnation, version]) is answered
+   with the entries the sender lacks, and, once, with our own digest when the
+   sender has something we lack. Digests repair whatever pushes lost.
+6. Liveness is judged from durations, never from other machines' clocks: each
+   entry on the wire carries its age (how long the sender has held it without
+   a newer version); an entry not refreshed within ``ttl_s`` is *stale* and
+   excluded from the grid net. The origin refreshes it every heartbeat.
+7. A graceful stop publishes a ``left`` tombstone. Stale entries and
+   tombstones are forgotten after ``forget_after_s``.
+
+Everything that depends on time takes ``now`` (seconds, any monotonic origin)
+as an argument; randomness comes in as a ``random.Random``. Methods return the
+messages to send as :class:`Send` effects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from random import Random
+from typing import Any, Iterable, NamedTuple
+
+from .entry import Entry
+from .limits import MAX_ENTRIES
+from .messages import SyncGrid, UpdateNet
+
+
+@dataclass(frozen=True, slots=True)
+class GossipConfig:
+    """Timing knobs of the gossip core (seconds).
+
+    - ``heartbeat_s``: how often a node refreshes its own entry. The grid
+      carries N / heartbeat_s refreshes per second in all, so large grids
+      want a longer heartbeat.
+    - ``ttl_s``: an entry not refreshed for this long is stale. Must exceed
+      heartbeat_s plus the time a refresh takes to cross the grid
+      (diameter x hop latency), with margin for pauses; 5 x heartbeat_s by default.
+    - ``sync_interval_s``: how often a node offers its digest to a sibling.
+    - ``forget_after_s``: when stale entries and tombstones are dropped.
+    """
+
+    heartbeat_s: float = 1.0
+    ttl_s: float = 5.0
+    sync_interval_s: float = 2.0
+    forget_after_s: float = 3600.0
+    max_batch: int = MAX_ENTRIES
+
+
+class Send(NamedTuple):
+    """An effect: send ``message`` to the sibling with id ``to``."""
+
+    to: str
+    message: Any
+
+
+class Stamp(NamedTuple):
+    """A bare ``(incarnation, version)``, as listed in a digest."""
+
+    incarnation: int
+    version: int
+
+
+@dataclass(slots=True)
+class Sibling:
+    """A directly linked node."""
+
+    id: str
+    name: str
+    address: str
+
+
+def newer(entry: Any, other: Any) -> bool:
+    """Whether ``entry`` supersedes ``other`` (anything with incarnation/version)."""
+    if other is None:
+        return True
+    if entry.incarnation != other.incarnation:
+        return entry.incarnation > other.incarnation
+    return entry.version > other.version
+
+
+@dataclass
+class GossipCore:
+    """One node's view of the grid and the rules to keep it converging."""
+
+    me: Entry
+    now: float
+    config: GossipConfig = field(default_factory=GossipConfig)
+
+    def __post_init__(self) -> None:
+        self.view: dict[str, Entry] = {self.me.origin: self.me}
+        self.learned_at: dict[str, float] = {self.me.origin: self.now}
+        self.siblings: dict[str, Sibling] = {}
+        self.known: dict[str, dict[str, Any]] = {}
+        self.pending: set[str] = set()
+        self.stale: set[str] = set()
+        self.net_w = self.me.net_w if self.me.status == "alive" else 0
+        self.needs_sync: set[str] = set()
+        self._rounds: OrderedDict[str, None] = OrderedDict()
+
+    # ------------------------------------------------------------------ own entry
+    @property
+    def origin(self) -> str:
+        """This node's id."""
+        return self.me.origin
+
+    def update_self(self, now: float, **changes: Any) -> Entry:
+        """Change this node's own entry (bumping its version) and queue it for push."""
+        entry = self.me.model_copy(update={**changes, "version": self.me.version + 1})
+        self._install(entry, now)
+        self.me = entry
+        return entry
+
+    def heartbeat(self, now: float) -> None:
+        """Refresh the own entry so the grid keeps it live."""
+        self.update_self(now)
+
+    def leave(self, now: float) -> None:
+        """Publish a ``left`` tombstone; call :meth:`flush` afterwards to send it."""
+        self.update_self(now, status="left")
+
+    # ------------------------------------------------------------------ siblings
+    def add_sibling(self, sibling: Sibling, now: float) -> list[Send]:
+        """Link to ``sibling``; returns the digest offer that starts the exchange."""
+        if sibling.id == self.origin:
+            raise ValueError("a node cannot be its own sibling")
+        is_new = sibling.id not in self.siblings
+        self.siblings[sibling.id] = sibling
+        if not is_new:
+            return []
+        self.known[sibling.id] = {}
+        self._publish_siblings(now)
+        return [self.offer_digest(sibling.id)]
+
+    def remove_sibling(self, sibling_id: str, now: float) -> bool:
+        """Unlink ``sibling_id``; returns whether it was a sibling."""
+        if self.siblings.pop(sibling_id, None) is None:
+            return False
+        self.known.pop(sibling_id, None)
+        self.needs_sync.discard(sibling_id)
+        self._publish_siblings(now)
+        return True
+
+    def _publish_siblings(self, now: float) -> None:
+        self.update_self(now, siblings=tuple(sorted(self.siblings)))
+
+    def delivery_failed(self, sibling_id: str) -> None:
+        """A send to ``sibling_id`` failed: forget what we assumed it has.
+
+        The next :meth:`sync_targets` offers it our digest, which repairs the
+        link as soon as the sibling answers again.
+        """
+        if sibling_id in self.known:
+            self.known[sibling_id] = {}
+            self.needs_sync.add(sibling_id)
+
+    # ------------------------------------------------------------------ receiving
+    def receive_update(self, sender: str, update: UpdateNet, now: float) -> list[str]:
+        """Merge an ``UpdateNet``; returns the origins whose entry changed."""
+        known = self.known.get(sender)
+        changed: list[str] = []
+        view = self.view
+        for index, entry in enumerate(update.entries):
+            origin = entry.origin
+            if known is not None and newer(entry, known.get(origin)):
+                known[origin] = entry
+            current = view.get(origin)
+            if current is not None and not newer(entry, current):
+                continue  # the common case in a burst: stale news, one compare
+            if origin == self.origin:
+                self._refute(entry, now)
+                continue
+            self._install(entry, now - update.age_of(index) / 1000.0)
+            changed.append(origin)
+        return changed
+
+    def receive_digest(self, sender: str, sync: SyncGrid, now: float) -> list[Send]:
+        """Answer a sibling's digest: send what it lacks, ask once for what we lack."""
+        digest = {origin: Stamp(*stamp) for origin, stamp in (sync.digest or {}).items()}
+        if sender in self.siblings:
+            self.known[sender] = {o: self.view.get(o, s) if self._same(o, s) else s for o, s in digest.items()}
+        sends: list[Send] = []
+        missing = [e for o, e in self.view.items() if newer(e, digest.get(o))]
+        if missing:
+            sends.extend(self._batches(sender, missing, now))
+        if not sync.reply and any(newer(stamp, self.view.get(o)) for o, stamp in digest.items()):
+            sends.append(Send(sender, SyncGrid(digest=self.digest(), reply=True)))
+        if sync.round is not None:
+            sends.extend(self.join_round(sync.round, exclude=sender))
+        return sends
+
+    def _same(self, origin: str, stamp: Stamp) -> bool:
+        entry = self.view.get(origin)
+        return entry is not None and entry.incarnation == stamp.incarnation and entry.version == stamp.version
+
+    def _refute(self, entry: Entry, now: float) -> None:
+        """Someone holds a newer entry about us (a previous life): outrank it."""
+        incarnation = max(self.me.incarnation, entry.incarnation)
+        version = max(self.me.version, entry.version) if incarnation == entry.incarnation else self.me.version
+        self.me = self.me.model_copy(update={"incarnation": incarnation, "version": version})
+        self.update_self(now)
+
+    # ------------------------------------------------------------------ sending
+    def flush(self, now: float) -> list[Send]:
+        """One ``UpdateNet`` per sibling with the changed entries it lacks."""
+        if not self.pending:
+            return []
+        changed = [self.view[o] for o in self.pending if o in self.view]
+        self.pending.clear()
+        sends: list[Send] = []
+        for sibling_id, known in self.known.items():
+            fresh = [e for e in changed if newer(e, known.get(e.origin))]
+            if fresh:
+                sends.extend(self._batches(sibling_id, fresh, now))
+        return sends
+
+    def _batches(self, sibling_id: str, entries: list[Entry], now: float) -> Iterable[Send]:
+        known = self.known.get(sibling_id)
+        step = self.config.max_batch
+        for start in range(0, len(entries), step):
+            chunk = tuple(entries[start : start + step])
+            if known is not None:
+                for entry in chunk:
+                    known[entry.origin] = entry
+            ages = tuple(self._age_ms(e.origin, now) for e in chunk)
+            yield Send(sibling_id, UpdateNet(entries=chunk, ages_ms=ages))
+
+    def _age_ms(self, origin: str, now: float) -> int:
+        return max(0, int((now - self.learned_at.get(origin, now)) * 1000))
+
+    def offer_digest(self, sibling_id: str, round_id: str | None = None) -> Send:
+        """A ``SyncGrid`` with our digest, for one sibling."""
+        return Send(sibling_id, SyncGrid(digest=self.digest(), round=round_id))
+
+    def sync_targets(self, rng: Random) -> list[Send]:
+        """Periodic repair: offer our digest to one sibling chosen by ``rng``,
+        and to every sibling a delivery recently failed to."""
+        if not self.siblings:
+            return []
+        targets = {rng.choice(sorted(self.siblings))} | (self.needs_sync & self.siblings.keys())
+        self.needs_sync.clear()
+        digest = self.digest()
+        return [Send(s, SyncGrid(digest=digest)) for s in sorted(targets)]
+
+    def join_round(self, round_id: str, exclude: str | None = None) -> list[Send]:
+        """Take part in a grid-wide sync once: offer our digest to every sibling."""
+        if round_id in self._rounds:
+            return []
+        self._rounds[round_id] = None
+        if len(self._rounds) > 1024:
+            self._rounds.popitem(last=False)
+        digest = self.digest()
+        return [Send(s, SyncGrid(digest=digest, round=round_id)) for s in sorted(self.siblings) if s != exclude]
+
+    def digest(self) -> dict[str, tuple[int, int]]:
+        """origin -> (incarnation, version) of every entry in the view."""
+        return {o: (e.incarnation, e.version) for o, e in self.view.items()}
+
+    # ------------------------------------------------------------------ liveness
+    def expire(self, now: float) -> list[str]:
+        """Mark entries not refreshed within the TTL stale; forget very old ones.
+
+        Returns the origins that became stale.
+        """
+        ttl, forget = self.config.ttl_s, self.config.forget_after_s
+        newly_stale = []
+        for origin, learned in list(self.learned_at.items()):
+            if origin == self.origin:
+                continue
+            age = now - learned
+            if age > forget:
+                self._forget(origin)
+            elif age > ttl and origin not in self.stale:
+                self._account(self.view[origin], None)
+                self.stale.add(origin)
+                newly_stale.append(origin)
+        return newly_stale
+
+    def _forget(self, origin: str) -> None:
+        entry = self.view.pop(origin)
+        if origin not in self.stale:
+            self._account(entry, None)
+        self.stale.discard(origin)
+        del self.learned_at[origin]
+
+    def is_live(self, origin: str) -> bool:
+        """Whether ``origin``'s entry counts towards the grid (alive, not stale)."""
+        entry = self.view.get(origin)
+        return entry is not None and entry.status == "alive" and origin not in self.stale
+
+    # ------------------------------------------------------------------ installing
+    def _install(self, entry: Entry, learned_at: float) -> None:
+        origin = entry.origin
+        old = self.view.get(origin)
+        if origin in self.stale:
+            self.stale.discard(origin)
+            old_counted = None
+        else:
+            old_counted = old
+        self._account(old_counted, entry)
+        self.view[origin] = entry
+        self.learned_at[origin] = learned_at
+        self.pending.add(origin)
+
+    def _account(self, old: Entry | None, new: Entry | None) -> None:
+        """Keep the live grid net up to date as entries come and go."""
+        if old is not None and old.status == "alive":
+            self.net_w -= old.production_w - old.consumption_w
+        if new is not None and new.status == "alive":
+            self.net_w += new.production_w - new.consumption_w
+
+    # ------------------------------------------------------------------ derived
+    def live_entries(self) -> list[Entry]:
+        """The entries that count: alive and not stale, sorted by origin."""
+        return [self.view[o] for o in sorted(self.view) if self.is_live(o)]
+
+    def view_digest(self) -> str:
+        """A short hash of the live entries' versions: equal views, equal digests."""
+        h = hashlib.blake2b(digest_size=8)
+        for entry in self.live_entries():
+            h.update(f"{entry.origin}\x00{entry.incarnation}\x00{entry.version}\x01".encode())
+        return h.hexdigest()
