@@ -75,7 +75,12 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
         if exc.status < 400:
             raise
         code = exc.reason.lower().replace(" ", "_")
-        return web.json_response({"error": code, "detail": exc.text}, status=exc.status, headers=exc.headers)
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return web.json_response({"error": code, "detail": exc.text}, status=exc.status, headers=headers)
+    except Exception:
+        # A bug, not the client's fault: say so in JSON and keep serving.
+        log.exception("internal error on %s %s", request.method, request.path)
+        return web.json_response({"error": "internal_error", "detail": "see the node's log"}, status=500)
 
 
 async def read_body(request: web.Request) -> bytes:
