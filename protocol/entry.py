@@ -8,12 +8,13 @@ watts so every sum over a view is exact and independent of order.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from functools import cached_property
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from .limits import MAX_SIBLINGS, Address, Counter, Name, NodeId, SignedWatts
+from .limits import MAX_SIBLINGS, Address, Name, NodeId, SignedWatts
 
 #: Watts per kW: the wire speaks kW to operators, the core counts watts.
 WATTS_PER_KW = 1000
@@ -23,6 +24,11 @@ Watts = Annotated[int, Field(ge=0, le=10**12)]
 OfferSegment = tuple[SignedWatts, Annotated[int, Field(ge=-(10**6), le=10**6)]]
 
 Status = Literal["alive", "left"]
+
+#: Versions fit in 32 bits (136 years of one-second heartbeats), so that
+#: ``(incarnation, version)`` packs into one integer that compares in one step.
+MAX_VERSION = 2**32 - 1
+MAX_INCARNATION = 2**40
 
 
 class Entry(BaseModel):
@@ -34,8 +40,8 @@ class Entry(BaseModel):
     )
 
     origin: NodeId
-    incarnation: Counter
-    version: Counter
+    incarnation: Annotated[int, Field(ge=0, le=MAX_INCARNATION)]
+    version: Annotated[int, Field(ge=0, le=MAX_VERSION)]
     status: Status = "alive"
     name: Name
     address: Address
@@ -53,17 +59,28 @@ class Entry(BaseModel):
         """Production minus consumption, in watts."""
         return self.production_w - self.consumption_w
 
-    def is_newer_than(self, other: "Entry | None") -> bool:
-        """Whether this entry supersedes ``other`` (newer incarnation, then version)."""
-        if other is None:
-            return True
-        if self.incarnation != other.incarnation:
-            return self.incarnation > other.incarnation
-        return self.version > other.version
+    @cached_property
+    def stamp(self) -> int:
+        """``(incarnation, version)`` as one int: a greater stamp is a newer entry."""
+        return stamp_of(self.incarnation, self.version)
+
+    def evolve(self, **changes: Any) -> "Entry":
+        """A copy with ``changes`` applied, trusted (no validation), stamp recomputed.
+
+        Use this, never ``model_copy``, which would copy the cached stamp.
+        """
+        data = {k: v for k, v in self.__dict__.items() if k != "stamp"}
+        data.update(changes)
+        return Entry.model_construct(**data)
 
     def to_wire(self) -> dict:
         """The camelCase dict sent inside ``UpdateNet``."""
         return self.model_dump(by_alias=True, mode="json", exclude_none=True)
+
+
+def stamp_of(incarnation: int, version: int) -> int:
+    """Pack ``(incarnation, version)`` into one comparable int."""
+    return (incarnation << 32) | version
 
 
 def kw_to_watts(kw: float) -> int:

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from random import Random
 from typing import Any, Iterable, NamedTuple
 
-from .entry import Entry
+from .entry import Entry, stamp_of
 from .limits import MAX_ENTRIES
 from .messages import SyncGrid, UpdateNet
 
@@ -71,13 +71,6 @@ class Send(NamedTuple):
     message: Any
 
 
-class Stamp(NamedTuple):
-    """A bare ``(incarnation, version)``, as listed in a digest."""
-
-    incarnation: int
-    version: int
-
-
 @dataclass(slots=True)
 class Sibling:
     """A directly linked node."""
@@ -85,15 +78,6 @@ class Sibling:
     id: str
     name: str
     address: str
-
-
-def newer(entry: Any, other: Any) -> bool:
-    """Whether ``entry`` supersedes ``other`` (anything with incarnation/version)."""
-    if other is None:
-        return True
-    if entry.incarnation != other.incarnation:
-        return entry.incarnation > other.incarnation
-    return entry.version > other.version
 
 
 @dataclass
@@ -108,7 +92,8 @@ class GossipCore:
         self.view: dict[str, Entry] = {self.me.origin: self.me}
         self.learned_at: dict[str, float] = {self.me.origin: self.now}
         self.siblings: dict[str, Sibling] = {}
-        self.known: dict[str, dict[str, Any]] = {}
+        # sibling -> origin -> stamp of the newest entry that sibling is known to have
+        self.known: dict[str, dict[str, int]] = {}
         self.pending: set[str] = set()
         self.stale: set[str] = set()
         self.net_w = self.me.net_w if self.me.status == "alive" else 0
@@ -123,7 +108,7 @@ class GossipCore:
 
     def update_self(self, now: float, **changes: Any) -> Entry:
         """Change this node's own entry (bumping its version) and queue it for push."""
-        entry = self.me.model_copy(update={**changes, "version": self.me.version + 1})
+        entry = self.me.evolve(**changes, version=self.me.version + 1)
         self._install(entry, now)
         self.me = entry
         return entry
@@ -174,47 +159,48 @@ class GossipCore:
     # ------------------------------------------------------------------ receiving
     def receive_update(self, sender: str, update: UpdateNet, now: float) -> list[str]:
         """Merge an ``UpdateNet``; returns the origins whose entry changed."""
+        # The hot loop of the whole system: per entry, one compare and a dict write.
         known = self.known.get(sender)
+        if known is None:
+            known = {}  # not a sibling (any more): facts are still facts
         changed: list[str] = []
         view = self.view
-        for index, entry in enumerate(update.entries):
-            origin = entry.origin
-            if known is not None and newer(entry, known.get(origin)):
-                known[origin] = entry
+        ages = update.ages_ms or (0,) * len(update.entries)
+        for entry, age_ms in zip(update.entries, ages):
+            origin, stamp = entry.origin, entry.stamp
+            if stamp > known.get(origin, -1):
+                known[origin] = stamp
             current = view.get(origin)
-            if current is not None and not newer(entry, current):
-                continue  # the common case in a burst: stale news, one compare
+            if current is not None and stamp <= current.stamp:
+                continue  # the common case in a burst: news we already have
             if origin == self.origin:
                 self._refute(entry, now)
                 continue
-            self._install(entry, now - update.age_of(index) / 1000.0)
+            self._install(entry, now - age_ms / 1000.0)
             changed.append(origin)
         return changed
 
     def receive_digest(self, sender: str, sync: SyncGrid, now: float) -> list[Send]:
         """Answer a sibling's digest: send what it lacks, ask once for what we lack."""
-        digest = {origin: Stamp(*stamp) for origin, stamp in (sync.digest or {}).items()}
+        digest = {origin: stamp_of(inc, ver) for origin, (inc, ver) in (sync.digest or {}).items()}
         if sender in self.siblings:
-            self.known[sender] = {o: self.view.get(o, s) if self._same(o, s) else s for o, s in digest.items()}
+            self.known[sender] = dict(digest)
         sends: list[Send] = []
-        missing = [e for o, e in self.view.items() if newer(e, digest.get(o))]
+        missing = [e for o, e in self.view.items() if e.stamp > digest.get(o, -1)]
         if missing:
             sends.extend(self._batches(sender, missing, now))
-        if not sync.reply and any(newer(stamp, self.view.get(o)) for o, stamp in digest.items()):
+        view = self.view
+        if not sync.reply and any(s > (view[o].stamp if o in view else -1) for o, s in digest.items()):
             sends.append(Send(sender, SyncGrid(digest=self.digest(), reply=True)))
         if sync.round is not None:
             sends.extend(self.join_round(sync.round, exclude=sender))
         return sends
 
-    def _same(self, origin: str, stamp: Stamp) -> bool:
-        entry = self.view.get(origin)
-        return entry is not None and entry.incarnation == stamp.incarnation and entry.version == stamp.version
-
     def _refute(self, entry: Entry, now: float) -> None:
         """Someone holds a newer entry about us (a previous life): outrank it."""
         incarnation = max(self.me.incarnation, entry.incarnation)
         version = max(self.me.version, entry.version) if incarnation == entry.incarnation else self.me.version
-        self.me = self.me.model_copy(update={"incarnation": incarnation, "version": version})
+        self.me = self.me.evolve(incarnation=incarnation, version=version)
         self.update_self(now)
 
     # ------------------------------------------------------------------ sending
@@ -226,24 +212,22 @@ class GossipCore:
         self.pending.clear()
         sends: list[Send] = []
         for sibling_id, known in self.known.items():
-            fresh = [e for e in changed if newer(e, known.get(e.origin))]
+            fresh = [e for e in changed if e.stamp > known.get(e.origin, -1)]
             if fresh:
                 sends.extend(self._batches(sibling_id, fresh, now))
         return sends
 
     def _batches(self, sibling_id: str, entries: list[Entry], now: float) -> Iterable[Send]:
-        known = self.known.get(sibling_id)
+        known = self.known.get(sibling_id, {})
+        learned_at = self.learned_at
         step = self.config.max_batch
         for start in range(0, len(entries), step):
             chunk = tuple(entries[start : start + step])
-            if known is not None:
-                for entry in chunk:
-                    known[entry.origin] = entry
-            ages = tuple(self._age_ms(e.origin, now) for e in chunk)
-            yield Send(sibling_id, UpdateNet(entries=chunk, ages_ms=ages))
-
-    def _age_ms(self, origin: str, now: float) -> int:
-        return max(0, int((now - self.learned_at.get(origin, now)) * 1000))
+            for entry in chunk:
+                known[entry.origin] = entry.stamp
+            ages = tuple(int((now - learned_at[e.origin]) * 1000) for e in chunk)
+            # Built without re-validation: these entries are already in our view.
+            yield Send(sibling_id, UpdateNet.model_construct(entries=chunk, ages_ms=ages))
 
     def offer_digest(self, sibling_id: str, round_id: str | None = None) -> Send:
         """A ``SyncGrid`` with our digest, for one sibling."""

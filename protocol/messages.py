@@ -14,8 +14,12 @@ from typing import Annotated
 from pydantic import Field, model_validator
 
 from .base import Message
-from .entry import Entry
-from .limits import MAX_ENTRIES, Address, Counter, Kilowatts, Name, NodeId
+from .entry import MAX_INCARNATION, MAX_VERSION, Entry
+from .limits import MAX_ENTRIES, Address, Kilowatts, Name, NodeId
+
+
+Incarnation = Annotated[int, Field(ge=0, le=MAX_INCARNATION)]
+Version = Annotated[int, Field(ge=0, le=MAX_VERSION)]
 
 
 class UpdateEnergy(Message):
@@ -45,7 +49,7 @@ class SyncGrid(Message):
     """
 
     msg_type = "SyncGrid"
-    digest: Annotated[dict[NodeId, tuple[Counter, Counter]], Field(max_length=MAX_ENTRIES)] | None = None
+    digest: Annotated[dict[NodeId, tuple[Incarnation, Version]], Field(max_length=MAX_ENTRIES)] | None = None
     round: NodeId | None = None
     reply: bool = False
 

@@ -31,8 +31,9 @@ from .linking import Linker
 
 log = logging.getLogger("grid.node")
 
-#: Called in the actor's thread with (node id, origins whose entry changed).
-Observer = Callable[[str, list[str]], None]
+#: Called in the actor's thread with the node's gossip core (read only) and the
+#: origins whose entry just changed. Must be quick: it runs on the hot path.
+Observer = Callable[[GossipCore, list[str]], None]
 
 
 class NodeActor(pykka.ThreadingActor):
@@ -205,7 +206,7 @@ class NodeActor(pykka.ThreadingActor):
     def _after_change(self, changed: list[str]) -> None:
         if changed:
             for observer in self.observers:
-                observer(self.core.origin, changed)
+                observer(self.core, changed)
         if self.core.pending and not self._flush_due:
             self._flush_due = True
             window = self.config.flush_window_s
