@@ -13,6 +13,10 @@ from typing import Any
 
 from aiohttp import web
 
+from protocol.roles import TokenStore
+
+from .events import EventHub
+from .features import build_features, feature_routes
 from .http import NodeHandle, make_app
 from .http.auth import OperatorAuth
 from .node import Leave, NodeActor, NodeConfig, Observer
@@ -37,23 +41,29 @@ class NodeService:
         self.scheduler = scheduler
         self.observers = observers or []
         self.actor: Any = None
+        self.events = EventHub()
+        self.auth = OperatorAuth(TokenStore.from_cli(config.token), private_reads=config.private_reads)
         self._runner: web.AppRunner | None = None
 
     @property
     def handle(self) -> NodeHandle:
         """What HTTP handlers (and tests) use to talk to the actor."""
-        return NodeHandle(self.actor, OperatorAuth(self.config.token), self.config.id)
+        return NodeHandle(self.actor, self.auth, self.config.id, self.events)
 
     def start_actor(self) -> None:
         """Start the node actor (no HTTP)."""
-        self.actor = NodeActor.start(self.config, self.transport, self.scheduler, self.observers)
+        self.actor = NodeActor.start(
+            self.config, self.transport, self.scheduler, self.observers,
+            features=build_features(self.config), events=self.events,
+        )  # fmt: skip
 
     async def start(self, serve_http: bool = True) -> None:
         """Start the actor and, unless told not to, listen on the node's port."""
         self.start_actor()
         if not serve_http:
             return
-        self._runner = web.AppRunner(make_app(self.handle), access_log=None, handle_signals=False)
+        app = make_app(self.handle, feature_routes())
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port, reuse_address=True)
         try:

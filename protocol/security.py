@@ -16,31 +16,14 @@ from __future__ import annotations
 
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from .errors import Forbidden, GridError, RateLimited, Unauthorized
 
 
-class SecurityError(Exception):
-    """Base of the security rejections: an HTTP status, a machine code, a detail.
-
-    Same shape as :class:`protocol.errors.GridError` (``status``, ``code``,
-    ``detail``, ``to_json()``) so the HTTP layer can answer either the same way.
-    """
-
-    status: ClassVar[int] = 400
-    code: str = "bad_request"
-
-    def __init__(self, detail: str = "", *, code: str | None = None) -> None:
-        if code is not None:
-            self.code = code
-        super().__init__(detail or self.code)
-        self.detail = detail
-
-    def to_json(self) -> dict[str, Any]:
-        """The error body sent on the wire: ``{"error": code, "detail": ...}``."""
-        return {"error": self.code, "detail": self.detail}
+#: The base of every security rejection is the protocol's own error type.
+SecurityError = GridError
 
 
-class AuthError(SecurityError):
+class AuthError(Unauthorized):
     """Missing or wrong credentials (401).
 
     Codes: ``unauthorized`` (operator token missing or wrong) and, for signed
@@ -48,30 +31,19 @@ class AuthError(SecurityError):
     ``too_old``, ``too_new``, ``bad_signature``, ``replayed``.
     """
 
-    status: ClassVar[int] = 401
-    code: str = "unauthorized"
 
-
-class ForbiddenError(SecurityError):
+class ForbiddenError(Forbidden):
     """Valid credentials without the role the message needs (403, code ``forbidden``)."""
 
-    status: ClassVar[int] = 403
-    code: str = "forbidden"
 
-
-class RateLimitedError(SecurityError):
+class RateLimitedError(RateLimited):
     """Refused for now; retry after ``retry_after_s`` seconds (429).
 
     Codes: ``too_many_failures`` (the :class:`FailureLimiter` blocked this
     client) and ``overloaded`` (the replay cache is full of live nonces).
     """
 
-    status: ClassVar[int] = 429
-    code: str = "too_many_failures"
-
-    def __init__(self, detail: str = "", *, retry_after_s: int = 1, code: str | None = None) -> None:
-        super().__init__(detail, code=code)
-        self.retry_after_s = retry_after_s
+    code = "too_many_failures"
 
 
 def ceil_seconds(ms: int) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import tomllib
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -33,6 +34,10 @@ def node(
     ttl: Annotated[float, typer.Option(help="Seconds without news after which a node is stale.")] = 5.0,
     sync_interval: Annotated[float, typer.Option(help="Seconds between digest exchanges with a sibling.")] = 2.0,
     flush_window: Annotated[float, typer.Option(help="Seconds changes are coalesced before a push.")] = 0.005,
+    config_file: Annotated[
+        Optional[Path], typer.Option("--config", help="Node TOML file: one [section] per feature (see docs).")
+    ] = None,
+    private_reads: Annotated[bool, typer.Option(help="Reads (/state, /grid, ...) need a viewer token.")] = False,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
 ) -> None:
     """Run one grid node until SIGINT or SIGTERM."""
@@ -40,13 +45,24 @@ def node(
     config = NodeConfig(
         id=node_id, name=name, host=host, port=port, token=token, data_dir=data_dir,
         gossip=GossipConfig(heartbeat_s=heartbeat, ttl_s=ttl, sync_interval_s=sync_interval),
-        flush_window_s=flush_window,
+        flush_window_s=flush_window, features=load_features(config_file), private_reads=private_reads,
     )  # fmt: skip
     try:
         asyncio.run(serve(config))
     except OSError as exc:
         typer.echo(f"cannot start node {name}: {exc}", err=True)
         raise typer.Exit(2) from None
+
+
+def load_features(path: Path | None) -> dict[str, dict]:
+    """Feature settings from a node TOML file: each table is one feature's settings."""
+    if path is None:
+        return {}
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise typer.BadParameter(f"{path}: {exc}", param_hint="--config") from None
+    return {name: section for name, section in data.items() if isinstance(section, dict)}
 
 
 async def serve(config: NodeConfig) -> None:

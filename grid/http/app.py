@@ -9,6 +9,7 @@ future, which would block the loop). Every rejection is a JSON
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
@@ -20,7 +21,9 @@ from protocol import codec
 from protocol.errors import GridError, Overloaded, TooLarge
 from protocol.limits import MAX_BODY_BYTES
 
+from ..events import EventHub
 from ..node.commands import Inbound, Outcome, Query
+from ..node.feature import Raw
 from ..runtime import LoopReply
 from .auth import OperatorAuth
 
@@ -30,6 +33,8 @@ log = logging.getLogger("grid.http")
 BODY_TIMEOUT_S = 10.0
 #: How long a request waits for the node actor to answer.
 ACTOR_TIMEOUT_S = 5.0
+#: How often an idle event stream sends a comment, so proxies keep it open.
+SSE_KEEPALIVE_S = 15.0
 
 
 @dataclass
@@ -39,6 +44,7 @@ class NodeHandle:
     actor: pykka.ActorRef[Any]
     auth: OperatorAuth
     node_id: str
+    events: EventHub
 
     async def call(self, make: Callable[[LoopReply], Any], timeout: float = ACTOR_TIMEOUT_S) -> Any:
         """Send a command built around a reply and await the actor's answer."""
@@ -110,7 +116,7 @@ async def messaging(request: web.Request) -> web.Response:
     node = request.app[NODE]
     kind = codec.media_type(request.headers.get("Content-Type"))
     envelope = codec.decode(await read_body(request), kind)
-    node.auth.check(envelope, request.headers.get("Authorization"))
+    node.auth.check(envelope, request.headers.get("Authorization"), client_of(request))
     outcome: Outcome = await node.call(lambda reply: Inbound(envelope, reply))
     if outcome.envelope is not None:
         body = codec.encode(outcome.envelope, kind)
@@ -118,14 +124,65 @@ async def messaging(request: web.Request) -> web.Response:
     return web.json_response(outcome.body, status=outcome.status)
 
 
+def client_of(request: web.Request) -> str:
+    """Who is asking, for the failed-authentication limiter."""
+    return request.remote or "unknown"
+
+
+async def ask_node(request: web.Request, what: str, params: dict[str, Any] | None = None) -> Any:
+    """Check read access, then ask the actor for report ``what``."""
+    node = request.app[NODE]
+    node.auth.check_read(request.headers.get("Authorization"), client_of(request))
+    params = {**request.query, **request.match_info, **(params or {})}
+    answer = await node.call(lambda reply: Query(what, reply, params))
+    if isinstance(answer, GridError):
+        raise answer
+    return answer
+
+
 def query(what: str) -> Handler:
-    """A read endpoint answered by the actor's report ``what``."""
+    """A read endpoint answered by the actor's report ``what`` (``feature.name`` for features)."""
 
     async def handler(request: web.Request) -> web.Response:
-        node = request.app[NODE]
-        return web.json_response(await node.call(lambda reply: Query(what, reply)))
+        answer = await ask_node(request, what)
+        if isinstance(answer, Raw):
+            return web.Response(body=answer.body, content_type=answer.content_type)
+        return web.json_response(answer)
 
     return handler
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    """``GET /events``: server-sent events, replaying what a reconnecting client missed."""
+    node = request.app[NODE]
+    node.auth.check_read(request.headers.get("Authorization"), client_of(request))
+    kinds = frozenset(request.query["kinds"].split(",")) if "kinds" in request.query else None
+    last_id = request.headers.get("Last-Event-ID", request.query.get("after", "0"))
+    subscription = node.events.subscribe()
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    await response.prepare(request)
+    try:
+        backlog = node.events.recent(int(last_id) if last_id.isdigit() else 0, kinds)
+        for event in backlog:
+            await response.write(sse(event.id, event.kind, event.data))
+        while True:
+            try:
+                event = await asyncio.wait_for(subscription.queue.get(), SSE_KEEPALIVE_S)
+            except asyncio.TimeoutError:
+                await response.write(b": keep-alive\n\n")
+                continue
+            if kinds is None or event.kind in kinds:
+                await response.write(sse(event.id, event.kind, event.data))
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        node.events.unsubscribe(subscription)
+    return response
+
+
+def sse(event_id: int, kind: str, data: Any) -> bytes:
+    """One server-sent event."""
+    return f"id: {event_id}\nevent: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -133,13 +190,15 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "id": request.app[NODE].node_id})
 
 
-def make_app(node: NodeHandle) -> web.Application:
-    """The node's aiohttp application."""
+def make_app(node: NodeHandle, extra_routes: list[web.RouteDef] | None = None) -> web.Application:
+    """The node's aiohttp application; features add ``extra_routes``."""
     app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_BODY_BYTES)
     app[NODE] = node
     app.router.add_route("GET", "/messaging", messaging)
     app.router.add_route("POST", "/messaging", messaging)
     app.router.add_get("/state", query("state"))
     app.router.add_get("/grid", query("grid"))
+    app.router.add_get("/events", events)
     app.router.add_get("/healthz", healthz)
+    app.router.add_routes(extra_routes or [])
     return app

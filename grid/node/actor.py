@@ -25,8 +25,10 @@ from ..runtime import Scheduler
 from ..store import NodeStore
 from ..transport.base import Transport
 from . import report
-from .commands import AskResult, DeliveryFailed, Flush, Inbound, Leave, Outcome, Query, Tick
+from ..events import EventHub
+from .commands import AskResult, Call, DeliveryFailed, Flush, Inbound, Leave, Outcome, Query, Tick
 from .config import NodeConfig
+from .feature import Feature, MessageHandler, QueryHandler
 from .linking import Linker
 
 log = logging.getLogger("grid.node")
@@ -48,6 +50,8 @@ class NodeActor(pykka.ThreadingActor):
         scheduler: Scheduler,
         observers: list[Observer] | None = None,
         dev_mode: bool = True,
+        features: list[Feature] | None = None,
+        events: EventHub | None = None,
     ) -> None:
         super().__init__()
         self.config = config
@@ -55,6 +59,10 @@ class NodeActor(pykka.ThreadingActor):
         self.scheduler = scheduler
         self.observers = list(observers or [])
         self.dev_mode = dev_mode
+        self.features = list(features or [])
+        self.events = events or EventHub()
+        self.handlers: dict[str, MessageHandler] = {}
+        self.feature_queries: dict[str, QueryHandler] = {}
         self._flush_due = False
         self._last_summary: tuple[Any, ...] | None = None
         self._rounds = itertools.count(1)
@@ -72,15 +80,31 @@ class NodeActor(pykka.ThreadingActor):
         self.core = GossipCore(me, self.scheduler.now(), cfg.gossip)
         self.rng = random.Random(f"{cfg.id}/{incarnation}")
         self.linker = Linker(self)
+        self._attach_features()
         for record in self.store.siblings():
             self.linker.restore(record)
+        for feature in self.features:
+            feature.start()
         log.info("%s (id %s) up at %s, incarnation %d, %d siblings", cfg.name, cfg.id, cfg.address,
                  incarnation, len(self.core.siblings))  # fmt: skip
         self._schedule("heartbeat", self.rng.uniform(0.5, 1.0) * cfg.gossip.heartbeat_s)
         self._schedule("sync", self.rng.uniform(0.5, 1.0) * cfg.gossip.sync_interval_s)
         self._after_change([])
 
+    def _attach_features(self) -> None:
+        self.handlers = dict(self.linker.handlers)
+        for feature in self.features:
+            feature.attach(self)
+            for msg_type, handler in feature.handlers().items():
+                if msg_type in self.handlers:
+                    raise ValueError(f"{msg_type} is handled twice (feature {feature.name})")
+                self.handlers[msg_type] = handler
+            for name, query in feature.queries().items():
+                self.feature_queries[f"{feature.name}.{name}"] = query
+
     def on_stop(self) -> None:
+        for feature in self.features:
+            feature.stop()
         self.store.close()
 
     def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
@@ -101,8 +125,10 @@ class NodeActor(pykka.ThreadingActor):
             self._delivery_failed(message)
         elif isinstance(message, AskResult):
             self.linker.answered(message)
+        elif isinstance(message, Call):
+            message.fn(*message.args)
         elif isinstance(message, Query):
-            message.reply.send(self._query(message.what))
+            message.reply.send(self._query(message))
             return None
         elif isinstance(message, Leave):
             self._leave(message)
@@ -132,7 +158,7 @@ class NodeActor(pykka.ThreadingActor):
             return self._sync_grid(env, msg), []
         if isinstance(msg, UpdateEnergy):
             return self._update_energy(env, msg), []
-        handler = self.linker.handlers.get(msg.msg_type)
+        handler = self.handlers.get(msg.msg_type)
         if handler is not None:
             return handler(env), []
         raise BadMessage(f"{msg.msg_type} is not handled by this node", code="unsupported")
@@ -180,6 +206,8 @@ class NodeActor(pykka.ThreadingActor):
             self.core.heartbeat(now)
             for origin in self.core.expire(now):
                 log.info("%s: %s is stale (no news for %.1f s)", self.config.name, origin, gossip.ttl_s)
+            for feature in self.features:
+                feature.on_heartbeat(now)
             self._schedule("heartbeat", gossip.heartbeat_s * self.rng.uniform(0.9, 1.1))
         elif duty == "sync":
             self.emit(self.core.sync_targets(self.rng))
@@ -195,6 +223,18 @@ class NodeActor(pykka.ThreadingActor):
             envelope = tell(send.message, return_id=self.core.origin)
             self.transport.send(sibling.address, envelope, self._failure_reporter(send.to, sibling.address))
 
+    def send_to(self, address: str, envelope: Envelope, on_fail: Callable[[str], None] | None = None) -> None:
+        """Send one envelope to any node address (features: routing, replies)."""
+        self.transport.send(address, envelope, on_fail or (lambda reason: None))
+
+    def update_self(self, **fields: Any) -> None:
+        """Change this node's own entry (features: model readings, offers)."""
+        self.core.update_self(self.scheduler.now(), **fields)
+
+    def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` in this actor's thread after ``delay`` seconds."""
+        self.scheduler.call_later(delay, self._tell_self, Call(fn, args))
+
     def _failure_reporter(self, sibling_id: str, address: str) -> Callable[[str], None]:
         return lambda reason: self._tell_self(DeliveryFailed(sibling_id, address, reason))
 
@@ -207,6 +247,8 @@ class NodeActor(pykka.ThreadingActor):
         if changed:
             for observer in self.observers:
                 observer(self.core, changed)
+            for feature in self.features:
+                feature.on_view_change(changed)
         if self.core.pending and not self._flush_due:
             self._flush_due = True
             window = self.config.flush_window_s
@@ -214,28 +256,47 @@ class NodeActor(pykka.ThreadingActor):
                 self._tell_self(Flush())
             else:
                 self.scheduler.call_later(window, self._tell_self, Flush())
-        if log.isEnabledFor(logging.INFO):
-            self._log_summary()
+        if log.isEnabledFor(logging.INFO) or self.events.listening:
+            self._report_change()
 
-    def _log_summary(self) -> None:
+    def _report_change(self) -> None:
+        """One log line and one ``state`` event per change of what this node believes."""
         me, tally = self.core.me, report.counts(self.core)
         summary = (me.production_w, me.consumption_w, self.core.net_w, tally["live"], tally["stale"])
-        if summary != self._last_summary:
-            self._last_summary = summary
-            log.info("%s: production %.3f kW, consumption %.3f kW | gridnet %.3f kW (%d live, %d stale)",
-                     self.config.name, me.production_w / 1000, me.consumption_w / 1000, self.core.net_w / 1000,
-                     tally["live"], tally["stale"])  # fmt: skip
+        if summary == self._last_summary:
+            return
+        self._last_summary = summary
+        log.info("%s: production %.3f kW, consumption %.3f kW | gridnet %.3f kW (%d live, %d stale)",
+                 self.config.name, me.production_w / 1000, me.consumption_w / 1000, self.core.net_w / 1000,
+                 tally["live"], tally["stale"])  # fmt: skip
+        if self.events.listening:
+            self.events.publish("state", report.state(self.core, self.linker.links, self.dev_mode))
 
     # ------------------------------------------------------------------ reads
-    def _query(self, what: str) -> Any:
-        now = self.scheduler.now()
-        if what == "state":
-            return report.state(self.core, self.linker.links, self.dev_mode)
-        if what == "grid":
-            return report.grid(self.core, now)
-        if what == "digest":
-            return self.core.digest()
-        raise ValueError(f"unknown query {what!r}")
+    def _query(self, query: Query) -> Any:
+        """Answer a read; errors travel back as GridErrors for the HTTP layer."""
+        try:
+            if query.what == "state":
+                return self.state()
+            if query.what == "grid":
+                return report.grid(self.core, self.scheduler.now())
+            if query.what == "digest":
+                return self.core.digest()
+            handler = self.feature_queries.get(query.what)
+            if handler is None:
+                raise BadMessage(f"unknown query {query.what!r}", code="unknown_query")
+            return handler(query.params)
+        except GridError as exc:
+            return exc
+
+    def state(self) -> dict[str, Any]:
+        """The body of /state: the core report plus every feature's block."""
+        body = report.state(self.core, self.linker.links, self.dev_mode)
+        for feature in self.features:
+            block = feature.state()
+            if block is not None:
+                body[feature.name] = block
+        return body
 
     def _leave(self, message: Leave) -> None:
         self.core.leave(self.scheduler.now())

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from protocol.envelopes import Envelope
 
@@ -47,10 +47,19 @@ class DeliveryFailed:
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """Read-only request for a report (``state``, ``grid``, ...)."""
+    """Read-only request: ``state``, ``grid``, ``digest`` or ``<feature>.<query>``."""
 
     what: str
     reply: Reply
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """Run ``fn(*args)`` in the actor's thread (timers of features)."""
+
+    fn: Callable[..., Any]
+    args: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Mapping
 
 from protocol.gossip import GossipConfig
 
@@ -17,6 +18,8 @@ class NodeConfig:
       mailbox has no more queued work.
     """
 
+    # (frozen dataclass with slots: every field below is documented where declared)
+
     id: str
     name: str
     host: str = "127.0.0.1"
@@ -26,6 +29,14 @@ class NodeConfig:
     kind: str = "manual"
     gossip: GossipConfig = field(default_factory=GossipConfig)
     flush_window_s: float = 0.005
+    #: Per-feature settings, by feature name (from a node TOML file or flags).
+    features: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: Keep /state, /grid and other reads behind a viewer token.
+    private_reads: bool = False
+
+    def feature(self, name: str) -> Mapping[str, Any] | None:
+        """The settings of feature ``name``, or None when it is not configured."""
+        return self.features.get(name)
 
     @property
     def address(self) -> str:

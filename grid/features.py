@@ -1,0 +1,42 @@
+"""The registry of node features: how each is built for a node, and its HTTP routes.
+
+A feature module registers one :class:`FeatureSpec` here (one line in
+:data:`SPECS`). The node service builds every feature whose ``make`` returns
+one for the node's configuration, and the HTTP app serves every spec's routes
+(a route of a feature the node does not run answers 404).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from aiohttp import web
+
+from .node.config import NodeConfig
+from .node.feature import Feature
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """How to build one feature and which HTTP routes serve it."""
+
+    name: str
+    make: Callable[[NodeConfig], Feature | None]
+    routes: Callable[[], list[web.RouteDef]] = field(default=lambda: [])
+
+
+def specs() -> list[FeatureSpec]:
+    """Every known feature, in the order they attach to a node."""
+    return []
+
+
+def build_features(config: NodeConfig) -> list[Feature]:
+    """The features this node runs."""
+    built = (spec.make(config) for spec in specs())
+    return [feature for feature in built if feature is not None]
+
+
+def feature_routes() -> list[web.RouteDef]:
+    """The HTTP routes of every feature."""
+    return [route for spec in specs() for route in spec.routes()]
