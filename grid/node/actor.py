@@ -72,7 +72,8 @@ class NodeActor(pykka.ThreadingActor):
         cfg = self.config
         self.store = NodeStore(cfg.store_path)
         incarnation = self.store.next_incarnation(floor=self.scheduler.wall_ms() // 1000 if not cfg.data_dir else 0)
-        production_w, consumption_w = self.store.load_energy()
+        self.reading = self.store.load_energy()
+        production_w, consumption_w = self.reading
         me = Entry(
             origin=cfg.id, incarnation=incarnation, version=0, name=cfg.name, address=cfg.address,
             kind=cfg.kind, production_w=production_w, consumption_w=consumption_w,
@@ -186,8 +187,8 @@ class NodeActor(pykka.ThreadingActor):
             raise Forbidden("UpdateEnergy comes from this node's own operator or meter", code="not_a_peer_message")
         production_w, consumption_w = kw_to_watts(msg.production), kw_to_watts(msg.consumption)
         self.store.save_energy(production_w, consumption_w)
-        self.core.update_self(self.scheduler.now(), production_w=production_w, consumption_w=consumption_w)
-        return Outcome(202, {"status": "accepted", "net": (production_w - consumption_w) / 1000})
+        self.set_reading(production_w, consumption_w)
+        return Outcome(202, {"status": "accepted", "net": self.core.me.net_w / 1000})
 
     # ------------------------------------------------------------------ timers
     def _schedule(self, duty: str, delay: float) -> None:
@@ -226,6 +227,24 @@ class NodeActor(pykka.ThreadingActor):
     def send_to(self, address: str, envelope: Envelope, on_fail: Callable[[str], None] | None = None) -> None:
         """Send one envelope to any node address (features: routing, replies)."""
         self.transport.send(address, envelope, on_fail or (lambda reason: None))
+
+    def set_reading(self, production_w: int, consumption_w: int, **fields: Any) -> None:
+        """Publish a meter reading (and any other entry fields), after curtailment.
+
+        ``consumption_w`` is what the meter or model says; the entry carries it
+        minus what features (dispatch) shed now. The raw reading is kept so a
+        change of curtailment can be re-applied by :meth:`refresh_reading`.
+        """
+        self.reading = (production_w, consumption_w)
+        shed = sum(feature.curtailment_w(consumption_w) for feature in self.features)
+        published = max(0, consumption_w - shed)
+        me = self.core.me
+        if (me.production_w, me.consumption_w) != (production_w, published) or fields:
+            self.update_self(production_w=production_w, consumption_w=published, **fields)
+
+    def refresh_reading(self) -> None:
+        """Re-apply curtailments to the last reading (a dispatch window opened or closed)."""
+        self.set_reading(*self.reading)
 
     def update_self(self, **fields: Any) -> None:
         """Change this node's own entry (features: model readings, offers)."""

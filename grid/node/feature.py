@@ -9,7 +9,9 @@ or ``nodes/``; the feature is the glue.
 What a feature may use of its node (``self.node``, set by :meth:`attach`):
 
 - ``node.core``: the :class:`~protocol.gossip.GossipCore` (read; change the own
-  entry only through ``node.update_self(**fields)``);
+  entry only through ``node.update_self(**fields)``, and its energy only through
+  ``node.set_reading(production_w, consumption_w, **fields)``, which applies
+  every feature's curtailment);
 - ``node.store.db``: the node's SQLite connection (create your own tables);
 - ``node.config``, ``node.scheduler``, ``node.events`` (an EventHub);
 - ``node.emit(sends)``, ``node.send_to(address, envelope)``: talk to peers;
@@ -66,6 +68,14 @@ class Feature:
     def state(self) -> dict[str, Any] | None:
         """A block to add to /state under :attr:`name` (None: nothing to show)."""
         return None
+
+    def curtailment_w(self, consumption_w: int) -> int:
+        """Watts this feature sheds from the node's metered consumption right now.
+
+        The node publishes ``consumption - sum of curtailments`` (never below 0).
+        A feature whose curtailment changes calls ``node.refresh_reading()``.
+        """
+        return 0
 
 
 class Raw:
