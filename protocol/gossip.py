@@ -64,6 +64,10 @@ class GossipConfig:
     max_batch: int = MAX_ENTRIES
 
 
+#: News younger than this travels without an age (see :meth:`GossipCore._ages`).
+FRESH_MS = 50
+
+
 class Send(NamedTuple):
     """An effect: send ``message`` to the sibling with id ``to``."""
 
@@ -164,7 +168,7 @@ class GossipCore:
         if known is None:
             known = {}  # not a sibling (any more): facts are still facts
         changed: list[str] = []
-        view = self.view
+        view, me = self.view, self.me.origin
         ages = update.ages_ms or (0,) * len(update.entries)
         for entry, age_ms in zip(update.entries, ages):
             origin, stamp = entry.origin, entry.stamp
@@ -173,7 +177,7 @@ class GossipCore:
             current = view.get(origin)
             if current is not None and stamp <= current.stamp:
                 continue  # the common case in a burst: news we already have
-            if origin == self.origin:
+            if origin == me:
                 self._refute(entry, now)
                 continue
             self._install(entry, now - age_ms / 1000.0)
@@ -188,7 +192,7 @@ class GossipCore:
         sends: list[Send] = []
         missing = [e for o, e in self.view.items() if e.stamp > digest.get(o, -1)]
         if missing:
-            sends.extend(self._batches(sender, missing, now))
+            sends.extend(self._batches(sender, missing, self._ages(missing, now)))
         view = self.view
         if not sync.reply and any(s > (view[o].stamp if o in view else -1) for o, s in digest.items()):
             sends.append(Send(sender, SyncGrid(digest=self.digest(), reply=True)))
@@ -210,24 +214,34 @@ class GossipCore:
             return []
         changed = [self.view[o] for o in self.pending if o in self.view]
         self.pending.clear()
+        ages = self._ages(changed, now)
         sends: list[Send] = []
         for sibling_id, known in self.known.items():
             fresh = [e for e in changed if e.stamp > known.get(e.origin, -1)]
             if fresh:
-                sends.extend(self._batches(sibling_id, fresh, now))
+                sends.extend(self._batches(sibling_id, fresh, ages))
         return sends
 
-    def _batches(self, sibling_id: str, entries: list[Entry], now: float) -> Iterable[Send]:
-        known = self.known.get(sibling_id, {})
+    def _ages(self, entries: list[Entry], now: float) -> dict[str, int] | None:
+        """Age in ms of each entry, or None when all are fresher than ``FRESH_MS``.
+
+        Ages only matter at the scale of the TTL (seconds); leaving them out
+        for fresh news saves work on the hot path of a burst.
+        """
         learned_at = self.learned_at
+        ages = {e.origin: int((now - learned_at[e.origin]) * 1000) for e in entries}
+        return ages if any(age > FRESH_MS for age in ages.values()) else None
+
+    def _batches(self, sibling_id: str, entries: list[Entry], ages: dict[str, int] | None) -> Iterable[Send]:
+        known = self.known.get(sibling_id, {})
         step = self.config.max_batch
         for start in range(0, len(entries), step):
             chunk = tuple(entries[start : start + step])
             for entry in chunk:
                 known[entry.origin] = entry.stamp
-            ages = tuple(int((now - learned_at[e.origin]) * 1000) for e in chunk)
+            ages_ms = tuple(ages[e.origin] for e in chunk) if ages is not None else ()
             # Built without re-validation: these entries are already in our view.
-            yield Send(sibling_id, UpdateNet.model_construct(entries=chunk, ages_ms=ages))
+            yield Send(sibling_id, UpdateNet.model_construct(entries=chunk, ages_ms=ages_ms))
 
     def offer_digest(self, sibling_id: str, round_id: str | None = None) -> Send:
         """A ``SyncGrid`` with our digest, for one sibling."""

@@ -1,0 +1,260 @@
+"""Benchmarks of the node core (issue 2): agreement time, large grids, throughput, memory.
+
+``python -m bench.core [--quick]`` prints the figures as JSON. Measured:
+
+- ``demo``: the original README demo with four real processes: time from the
+  last request until all four report the same grid net (polled every ms).
+- ``grid1000``: 1,000 nodes in one process on the in-memory transport,
+  random graph of average degree 4: time for one update to reach every node;
+  time for a burst where every node updates at once; messages per burst,
+  per link, and the most messages any one link carried in one push window.
+- ``throughput``: sustained UpdateEnergy requests per second one node
+  accepts over HTTP (JSON and msgpack) next to a bare aiohttp handler.
+- ``memory``: resident memory per node with 1,000 nodes in one process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import msgpack
+
+from grid.network import LocalGrid, Watch
+from grid.node import NodeConfig
+from grid.transport.memory import MemoryTransport
+from nodes.topology import diameter, random_graph
+from protocol.gossip import GossipConfig
+
+from .common import free_port, median_of, start_process, stop_process, wait_http
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Long timers: the large-grid runs measure pushes, not heartbeats.
+QUIET = GossipConfig(heartbeat_s=3600, ttl_s=36000, sync_interval_s=3600)
+
+
+# ----------------------------------------------------------------------------- demo
+async def demo_once() -> float:
+    """Four real node processes, the README's requests, seconds until all agree."""
+    import aiohttp
+
+    ports = [free_port() for _ in range(4)]
+    procs = [start_process(["-m", "grid.app", "-s", "127.0.0.1", "-p", str(p), "-n", n, "-i", str(i), "-t", f"t{i}",
+                            "--log-level", "WARNING"])
+             for i, (n, p) in enumerate(zip("ABCD", ports), 1)]  # fmt: skip
+    try:
+        for port in ports:
+            wait_http(f"http://127.0.0.1:{port}/healthz")
+        async with aiohttp.ClientSession() as session:
+
+            async def send(i: int, msg_type: str, msg: dict[str, Any]) -> None:
+                envelope = {"envType": "Tell", "msgType": msg_type, "msg": msg}
+                url = f"http://127.0.0.1:{ports[i]}/messaging"
+                async with session.get(url, json=envelope, headers={"Authorization": f"t{i + 1}"}) as resp:
+                    assert resp.status == 202, await resp.text()
+
+            def sibling(j: int) -> dict[str, Any]:
+                return {"siblingName": "ABCD"[j], "siblingAddress": f"127.0.0.1:{ports[j]}", "siblingId": str(j + 1)}
+
+            await send(0, "UpdateEnergy", {"production": 0, "consumption": 10})
+            await send(1, "UpdateEnergy", {"production": 20, "consumption": 5})
+            for a, b in ((0, 1), (1, 3), (3, 2), (2, 0)):
+                await send(a, "AddSibling", sibling(b))
+            last = time.perf_counter()
+            deadline = last + 10
+            while time.perf_counter() < deadline:
+                states = []
+                for port in ports:
+                    async with session.get(f"http://127.0.0.1:{port}/state") as resp:
+                        states.append(await resp.json())
+                if all(s["gridnet_w"] == 5000 and s["nodes_live"] == 4 for s in states):
+                    return time.perf_counter() - last
+                await asyncio.sleep(0.001)
+            raise RuntimeError("demo nodes did not agree within 10 s")
+    finally:
+        for proc in procs:
+            stop_process(proc)
+
+
+# ----------------------------------------------------------------------------- large grid
+class CountingTransport(MemoryTransport):
+    """Counts messages per directed link and per push window."""
+
+    def __init__(self, window_s: float) -> None:
+        super().__init__()
+        self.window_s = window_s
+        self.per_link_window: Counter[tuple[str, str, int]] = Counter()
+        self.counting = False
+
+    def send(self, address, envelope, on_fail):  # type: ignore[no-untyped-def]
+        if self.counting:
+            bucket = int(time.monotonic() / self.window_s)
+            self.per_link_window[(envelope.return_id or "", address, bucket)] += 1
+        super().send(address, envelope, on_fail)
+
+
+async def large_grid(n: int, degree: float, window_s: float, seed: int = 1) -> dict[str, Any]:
+    """Build an n-node grid in memory; time one update and a full burst."""
+    watch = Watch(n)
+    transport = CountingTransport(window_s)
+    grid = LocalGrid(transport, LocalGrid.in_memory().scheduler, observers=[watch])
+    rss_before = rss_mb()
+    started = time.perf_counter()
+    for i in range(n):
+        await grid.add(NodeConfig(id=str(i), name=f"n{i}", host=f"node{i}", port=1, gossip=QUIET,
+                                  flush_window_s=window_s))  # fmt: skip
+    edges = random_graph(n, degree, seed)
+    watch.arm(lambda core: len(core.view) == n)
+    for a, b in edges:
+        grid.link(str(a), str(b))
+    linked = await watch.wait(300)
+    result: dict[str, Any] = {"nodes": n, "links": len(edges), "diameter": diameter(n, edges),
+                              "startup_s": time.perf_counter() - started, "linked": linked}  # fmt: skip
+    await asyncio.sleep(0.5)
+    gc.collect()
+    result["rss_mb"] = rss_mb()
+    result["memory_per_node_kib"] = (result["rss_mb"] - rss_before) * 1024 / n
+
+    # One update from one node, until every node has it.
+    watch.arm(lambda core: core.view["7"].production_w == 5000, already={"7"})
+    sent_before = transport.sent
+    t0 = time.perf_counter()
+    grid.set_energy("7", 5, 0)
+    result["one_update_ok"] = await watch.wait(60)
+    result["one_update_s"] = time.perf_counter() - t0
+    result["one_update_messages"] = transport.sent - sent_before
+    await asyncio.sleep(0.5)
+
+    # Every node updates at once.
+    expected = (n - 1) * 1000 + 2000
+    watch.arm(lambda core: core.net_w == expected)
+    transport.counting, sent_before = True, transport.sent
+    t0 = time.perf_counter()
+    for i in range(n):
+        grid.set_energy(str(i), 2 if i == 7 else 1, 0)
+    result["burst_ok"] = await watch.wait(300)
+    result["burst_s"] = time.perf_counter() - t0
+    transport.counting = False
+    result["burst_messages"] = transport.sent - sent_before
+    result["burst_messages_per_link"] = result["burst_messages"] / len(edges)
+    result["burst_max_per_directed_link_per_window"] = max(transport.per_link_window.values(), default=0)
+    result["burst_windows"] = result["burst_s"] / window_s
+    await grid.close()
+    return result
+
+
+def rss_mb() -> float:
+    """Current resident memory of this process in MiB (Linux)."""
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+# ----------------------------------------------------------------------------- throughput
+def load(port: int, body: bytes, content_type: str, seconds: float, token: str | None) -> float:
+    """Requests per second a load process achieves against 127.0.0.1:port."""
+    with tempfile.NamedTemporaryFile(delete=False) as f:
+        f.write(body)
+    argv = [sys.executable, "-m", "bench.load", "127.0.0.1", str(port), "/messaging", content_type, f.name,
+            str(seconds), "32"] + ([token] if token else [])  # fmt: skip
+    out = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=seconds + 60, check=True).stdout
+    os.unlink(f.name)
+    result = json.loads(out)
+    if result["ok"] != result["requests"]:
+        raise RuntimeError(f"load saw errors: {result}")
+    return result["ok"] / result["seconds"]
+
+
+def throughput(seconds: float) -> dict[str, float]:
+    """UpdateEnergy/s through a real node, JSON and msgpack, next to a bare handler."""
+    envelope = {"envType": "Tell", "msgType": "UpdateEnergy", "msg": {"production": 1.5, "consumption": 2.25}}
+    bodies = {"json": (json.dumps(envelope).encode(), "application/json"),
+              "msgpack": (msgpack.packb(envelope), "application/msgpack")}  # fmt: skip
+    result: dict[str, float] = {}
+    port = free_port()
+    bare = start_process(["-m", "bench.bare", str(port)])
+    try:
+        wait_http(f"http://127.0.0.1:{port}/messaging", expect_status=405)
+        for name, (body, ctype) in bodies.items():
+            result[f"bare_{name}_rps"] = load(port, body, ctype, seconds, None)
+    finally:
+        stop_process(bare)
+    port = free_port()
+    node = start_process(["-m", "grid.app", "-p", str(port), "-n", "T", "-i", "1", "-t", "tk", "--log-level", "WARNING"])
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz")
+        for name, (body, ctype) in bodies.items():
+            result[f"node_{name}_rps"] = load(port, body, ctype, seconds, "tk")
+    finally:
+        stop_process(node)
+    for name in bodies:
+        result[f"ratio_{name}"] = result[f"node_{name}_rps"] / result[f"bare_{name}_rps"]
+    return result
+
+
+# ----------------------------------------------------------------------------- main
+def run(quick: bool = False) -> dict[str, Any]:
+    """Every core benchmark; ``quick`` shrinks sizes for a smoke run."""
+    repeats = 1 if quick else 5
+    demo = [asyncio.run(demo_once()) for _ in range(repeats)]
+    n = 100 if quick else 1000
+    grids = [asyncio.run(large_grid(n, 4, 0.02, seed=s)) for s in range(1 if quick else 3)]
+    tp = [throughput(2 if quick else 5) for _ in range(1 if quick else 3)]
+    return {
+        "demo_agree_s": median_of(demo),
+        "grid": {key: median_of([g[key] for g in grids]) for key in grids[0] if not isinstance(grids[0][key], bool)},
+        "grid_all_converged": all(g["linked"] and g["one_update_ok"] and g["burst_ok"] for g in grids),
+        "throughput": {key: median_of([t[key] for t in tp]) for key in tp[0]},
+        "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(quick="--quick" in sys.argv), indent=2))
+
+
+def _fmt(stat: dict[str, float], scale: float = 1.0, digits: int = 2) -> str:
+    """``median (min-max)`` of a measurement."""
+    if stat.get("runs", 1) == 1:
+        return f"{stat['median'] * scale:.{digits}f}"
+    return f"{stat['median'] * scale:.{digits}f} ({stat['min'] * scale:.{digits}f}-{stat['max'] * scale:.{digits}f})"
+
+
+def report(f: dict[str, Any]) -> str:
+    """The node-core section of docs/benchmarks.md."""
+    g, t = f["grid"], f["throughput"]
+    n = int(g["nodes"]["median"])
+    return f"""## Node core
+
+Command: `python -m bench core` (about {f.get('_seconds', 0):.0f} s).
+
+| what | goal | measured |
+|---|---|---|
+| README demo, 4 real processes: last request until all four agree | < 0.1 s | {_fmt(f['demo_agree_s'], 1000, 1)} ms |
+| {n} nodes in one process, random graph degree 4 (diameter {g['diameter']['median']:.0f}): one update reaches every node | < 1 s | {_fmt(g['one_update_s'])} s |
+| same grid, all {n} nodes update at once: until every node has the exact net | < 3 s | {_fmt(g['burst_s'])} s |
+| messages in that burst | | {_fmt(g['burst_messages'], 1, 0)} ({_fmt(g['burst_messages_per_link'], 1, 1)} per link over {_fmt(g['burst_windows'], 1, 0)} push windows of 20 ms) |
+| most messages on one directed link in one push window | <= 2 | {_fmt(g['burst_max_per_directed_link_per_window'], 1, 0)} |
+| start {n} nodes and link them until every view is complete | | {_fmt(g['startup_s'])} s |
+| resident memory per node ({n} in one process) | | {_fmt(g['memory_per_node_kib'], 1, 0)} KiB |
+| UpdateEnergy/s over HTTP, JSON: node / bare aiohttp handler | ratio >= 0.5 | {_fmt(t['node_json_rps'], 1, 0)} / {_fmt(t['bare_json_rps'], 1, 0)} = {_fmt(t['ratio_json'])} |
+| UpdateEnergy/s over HTTP, msgpack: node / bare aiohttp handler | ratio >= 0.5 | {_fmt(t['node_msgpack_rps'], 1, 0)} / {_fmt(t['bare_msgpack_rps'], 1, 0)} = {_fmt(t['ratio_msgpack'])} |
+
+How it is measured: the demo polls `/state` of the four processes every millisecond after
+the last `AddSibling`. The large grid runs real node actors (one pykka thread each) on
+the in-memory transport; an observer in each actor reports when its view satisfies the
+condition, so nothing polls. Throughput: a lean keep-alive load generator
+(`bench/load.py`, 32 connections, one request in flight each) against a real
+`python -m grid.app` process and against `bench/bare.py`, a handler that reads and
+parses the body and answers 202, in the same run.
+"""
