@@ -3,7 +3,8 @@
 Rules (theory of operation)
 ---------------------------
 1. Each node owns exactly one entry about itself. Only the origin changes it,
-   and every change bumps ``version``; a restart bumps ``incarnation``.
+   and every change bumps ``version``; a restart bumps ``incarnation`` (and so
+   does running out of versions, so the entry always outranks its past).
 2. A node's *view* maps origin -> the newest entry it has seen, ordered by
    ``(incarnation, version)``. Merging keeps the newer entry, so merge is
    commutative, associative and idempotent: loss, duplication and reordering
@@ -38,7 +39,7 @@ from dataclasses import dataclass, field
 from random import Random
 from typing import Any, Iterable, NamedTuple
 
-from .entry import Entry, stamp_of
+from .entry import MAX_VERSION, Entry, stamp_of
 from .limits import MAX_ENTRIES
 from .messages import SyncGrid, UpdateNet
 
@@ -102,6 +103,7 @@ class GossipCore:
         self.stale: set[str] = set()
         self.net_w = self.me.net_w if self.me.status == "alive" else 0
         self.needs_sync: set[str] = set()
+        self._ttl_ms = self.config.ttl_s * 1000
         self._rounds: OrderedDict[str, None] = OrderedDict()
 
     # ------------------------------------------------------------------ own entry
@@ -112,7 +114,10 @@ class GossipCore:
 
     def update_self(self, now: float, **changes: Any) -> Entry:
         """Change this node's own entry (bumping its version) and queue it for push."""
-        entry = self.me.evolve(**changes, version=self.me.version + 1)
+        incarnation, version = self.me.incarnation, self.me.version + 1
+        if version > MAX_VERSION:  # e.g. refuting an entry at MAX_VERSION: stay valid and newer
+            incarnation, version = incarnation + 1, 0
+        entry = self.me.evolve(**changes, incarnation=incarnation, version=version)
         self._install(entry, now)
         self.me = entry
         return entry
@@ -181,6 +186,9 @@ class GossipCore:
                 self._refute(entry, now)
                 continue
             self._install(entry, now - age_ms / 1000.0)
+            if age_ms > self._ttl_ms:  # it arrives already stale: never count it
+                self._account(entry, None)
+                self.stale.add(origin)
             changed.append(origin)
         return changed
 
@@ -229,7 +237,7 @@ class GossipCore:
         for fresh news saves work on the hot path of a burst.
         """
         learned_at = self.learned_at
-        ages = {e.origin: int((now - learned_at[e.origin]) * 1000) for e in entries}
+        ages = {e.origin: max(0, int((now - learned_at[e.origin]) * 1000)) for e in entries}
         return ages if any(age > FRESH_MS for age in ages.values()) else None
 
     def _batches(self, sibling_id: str, entries: list[Entry], ages: dict[str, int] | None) -> Iterable[Send]:

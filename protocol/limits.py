@@ -49,8 +49,8 @@ Address = Annotated[
     str,
     StringConstraints(min_length=3, max_length=MAX_NAME_LEN, pattern=r"^[A-Za-z0-9_.\-\[\]:]+:[0-9]{1,5}$"),
 ]
-#: A power reading in kW: finite, non-negative, bounded.
-Kilowatts = Annotated[float, Field(ge=0, le=MAX_KILOWATTS, allow_inf_nan=False)]
+#: A power reading in kW: a JSON number (not a string or boolean), finite, non-negative, bounded.
+Kilowatts = Annotated[float, Field(ge=0, le=MAX_KILOWATTS, allow_inf_nan=False, strict=True)]
 #: A non-negative integer that fits comfortably in 64 bits.
 Counter = Annotated[int, Field(ge=0, le=2**62)]
 #: Milliseconds since the Unix epoch.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from random import Random
+from typing import Callable
 
 from protocol.entry import Entry, kw_to_watts
 from protocol.gossip import GossipConfig, GossipCore, Send, Sibling
@@ -111,6 +112,10 @@ class SimNet:
     def _emit(self, sender: str, sends: list[Send]) -> None:
         self.queue.extend((sender, s) for s in sends)
 
+    def emit(self, sender: str, sends: list[Send]) -> None:
+        """Put what a core returned (``sends`` from ``sender``) in flight."""
+        self._emit(sender, sends)
+
     def deliver_one(self, index: int = 0) -> None:
         sender, send = self.queue.pop(index)
         target = self.cores.get(send.to)
@@ -124,16 +129,24 @@ class SimNet:
         elif isinstance(send.message, SyncGrid):
             self._emit(send.to, target.receive_digest(sender, send.message, self.now))
 
-    def settle(self, max_steps: int = 100_000) -> int:
-        """Deliver and flush until nothing is in flight; returns messages delivered."""
+    def settle(
+        self, max_steps: int = 100_000, rng: Random | None = None, check: Callable[[], None] | None = None
+    ) -> int:
+        """Deliver and flush until nothing is in flight; returns messages delivered.
+
+        Deliveries are first-in first-out, or in an order drawn from ``rng``;
+        ``check`` runs after every delivery.
+        """
         steps = 0
         while steps < max_steps:
             self.flush_all()
             if not self.queue:
                 return steps
             while self.queue and steps < max_steps:
-                self.deliver_one()
+                self.deliver_one(rng.randrange(len(self.queue)) if rng else 0)
                 steps += 1
+                if check:
+                    check()
         raise AssertionError("network did not settle")
 
     def sync_round(self, rng: Random) -> None:
