@@ -13,8 +13,11 @@ from typing import Callable
 
 from aiohttp import web
 
+from . import dashboard, dispatch, metering
+from .model import make_model_feature
 from .node.config import NodeConfig
 from .node.feature import Feature
+from .security import feature as security
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,13 @@ class FeatureSpec:
 
 def specs() -> list[FeatureSpec]:
     """Every known feature, in the order they attach to a node."""
-    return []
+    return [
+        FeatureSpec("security", security.make),  # grid keyring and KeyRotation (grid/security/)
+        FeatureSpec("model", make_model_feature),  # node kinds, clock, Control (grid/model/)
+        FeatureSpec("dispatch", dispatch.make, dispatch.routes),  # demand response, audit log (grid/dispatch/)
+        FeatureSpec("metering", metering.MeteringFeature.from_config, metering.routes),  # meters (grid/metering/)
+        FeatureSpec("dashboard", dashboard.make, dashboard.routes),  # the page at GET / (grid/dashboard/)
+    ]
 
 
 def build_features(config: NodeConfig) -> list[Feature]:

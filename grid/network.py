@@ -81,15 +81,23 @@ class LocalGrid:
         return cls(HttpTransport(loop), LoopScheduler(loop), observers=list(observers or []))
 
     @property
+    def base_transport(self) -> Transport:
+        """The transport under any wrapper (a ChaosTransport keeps the real one as ``inner``)."""
+        transport = self.transport
+        while hasattr(transport, "inner"):
+            transport = transport.inner
+        return transport
+
+    @property
     def serve_http(self) -> bool:
-        return isinstance(self.transport, HttpTransport)
+        return isinstance(self.base_transport, HttpTransport)
 
     async def add(self, config: NodeConfig) -> NodeService:
         """Start one node."""
         service = NodeService(config, self.transport, self.scheduler, self.observers)
         await service.start(serve_http=self.serve_http)
-        if isinstance(self.transport, MemoryTransport):
-            self.transport.register(config.address, service.actor)
+        if isinstance(self.base_transport, MemoryTransport):
+            self.base_transport.register(config.address, service.actor)
         self.services[config.id] = service
         return service
 
@@ -115,13 +123,13 @@ class LocalGrid:
     async def stop(self, node_id: str, graceful: bool = True) -> None:
         """Stop one node."""
         service = self.services.pop(node_id)
-        if isinstance(self.transport, MemoryTransport):
-            self.transport.unregister(service.config.address)
+        if isinstance(self.base_transport, MemoryTransport):
+            self.base_transport.unregister(service.config.address)
         await service.stop(graceful=graceful)
 
     async def close(self) -> None:
         """Stop every node and the transport."""
         for node_id in list(self.services):
             await self.stop(node_id, graceful=False)
-        if isinstance(self.transport, HttpTransport):
-            await self.transport.close()
+        if isinstance(self.base_transport, HttpTransport):
+            await self.base_transport.close()

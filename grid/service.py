@@ -13,14 +13,13 @@ from typing import Any
 
 from aiohttp import web
 
-from protocol.roles import TokenStore
-
 from .events import EventHub
 from .features import build_features, feature_routes
 from .http import NodeHandle, make_app
 from .http.auth import OperatorAuth
 from .node import Leave, NodeActor, NodeConfig, Observer
 from .runtime import LoopReply, Scheduler
+from .security import InflightGate, security_of
 from .transport.base import Transport
 
 log = logging.getLogger("grid.service")
@@ -42,19 +41,26 @@ class NodeService:
         self.observers = observers or []
         self.actor: Any = None
         self.events = EventHub()
-        self.auth = OperatorAuth(TokenStore.from_cli(config.token), private_reads=config.private_reads)
+        # Built before the actor: the keyring must check the very first request.
+        self.features = build_features(config)
+        security = security_of(self.features, config)
+        #: The grid key (sign, verify); hand ``peers.sign`` to an HTTP transport.
+        self.peers = security.peers
+        self.gate = InflightGate(security.settings.max_inflight, security.settings.body_timeout_s)
+        tokens = security.settings.token_store(config.token)
+        self.auth = OperatorAuth(tokens, private_reads=config.private_reads, limiter=self.peers.limiter)
         self._runner: web.AppRunner | None = None
 
     @property
     def handle(self) -> NodeHandle:
         """What HTTP handlers (and tests) use to talk to the actor."""
-        return NodeHandle(self.actor, self.auth, self.config.id, self.events)
+        return NodeHandle(self.actor, self.auth, self.config.id, self.events, peers=self.peers, gate=self.gate)
 
     def start_actor(self) -> None:
         """Start the node actor (no HTTP)."""
         self.actor = NodeActor.start(
             self.config, self.transport, self.scheduler, self.observers,
-            features=build_features(self.config), events=self.events,
+            dev_mode=self.peers.is_open, features=self.features, events=self.events,
         )  # fmt: skip
 
     async def start(self, serve_http: bool = True) -> None:

@@ -25,6 +25,10 @@ class Message(BaseModel):
     )
 
     msg_type: ClassVar[str] = ""
+    #: Whether nodes send this type to each other as a Tell (gossip, replication).
+    #: Any other Tell is an operator's and needs an operator token, whatever
+    #: ``returnId`` it claims. (Ask and Response always travel between nodes.)
+    from_peers: ClassVar[bool] = False
 
     def to_wire(self) -> dict[str, Any]:
         """The camelCase dict sent as the envelope's ``msg``."""

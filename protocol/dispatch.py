@@ -25,10 +25,11 @@ Rules (theory of operation):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Literal
 
 from cryptography.exceptions import InvalidSignature
@@ -77,7 +78,9 @@ class Dispatch(Message):
 
     ``targets`` empty means every node enrolled in ``program_id``; targets are
     kept sorted and unique so equal sets have equal bytes. ``end_time`` absent
-    means open-ended: the event runs until it is cancelled.
+    means open-ended: the event runs until it is cancelled. ``issuer`` (the
+    operator's key id) may be left out of an unsigned dispatch handed to a node
+    that holds an operator key: that node fills it in and signs.
     """
 
     msg_type = "Dispatch"
@@ -91,7 +94,7 @@ class Dispatch(Message):
     message: Text = ""
     modification_number: Counter = 0
     status: DispatchStatus = "active"
-    issuer: NodeId
+    issuer: NodeId | None = None
     signature: SignatureHex = ""
 
     @field_validator("targets")
@@ -107,14 +110,36 @@ class Dispatch(Message):
 
 
 class Acknowledge(Message):
-    """A node's answer to one modification of a dispatch."""
+    """A node's answer to one modification of a dispatch.
+
+    ``at`` orders a node's answers; the node that answers stamps it with its
+    own clock, so an operator may leave it out.
+    """
 
     msg_type = "Acknowledge"
     dispatch_id: NodeId
     modification_number: Counter
     node_id: NodeId
     response: Response
+    at: EpochMillis = 0
+
+
+class Membership(Message):
+    """Which programs a node is enrolled in, as that node last said (``at``).
+
+    Replicated with dispatches so every node knows the audience of a
+    program-wide dispatch, and so who has not answered it yet.
+    """
+
+    msg_type = "Membership"
+    node_id: NodeId
+    programs: Annotated[tuple[NodeId, ...], Field(max_length=64)] = ()
     at: EpochMillis
+
+    @field_validator("programs")
+    @classmethod
+    def _normalise_programs(cls, programs: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(sorted(set(programs)))
 
 
 RejectionCode = Literal["unknown_operator", "bad_signature"]
@@ -171,7 +196,7 @@ def verify_dispatch(d: Dispatch, operators: Mapping[str, bytes]) -> None:
     ``operators`` maps operator key ids to raw 32-byte public keys; a key of
     another length is a configuration error (``ValueError``), not a rejection.
     """
-    public = operators.get(d.issuer)
+    public = operators.get(d.issuer) if d.issuer is not None else None
     if public is None:
         raise DispatchRejected("unknown_operator", f"unknown operator {d.issuer!r}")
     if not d.signature:
@@ -228,10 +253,12 @@ class DispatchBook:
 
     Treat as immutable: the merge functions return a new book, or the same
     object when nothing was new (so ``new is old`` means "nothing to push").
+    ``members``: each node's newest :class:`Membership`, by node id.
     """
 
     dispatches: Mapping[str, Dispatch] = field(default_factory=dict)
     acks: Mapping[AckKey, Acknowledge] = field(default_factory=dict)
+    members: Mapping[str, Membership] = field(default_factory=dict)
 
     def ack_of(self, dispatch_id: str, node_id: str) -> Acknowledge | None:
         """The newest answer of ``node_id`` to ``dispatch_id``, if any."""
@@ -267,7 +294,7 @@ def merge_dispatch(book: DispatchBook, d: Dispatch) -> DispatchBook:
     """``book`` with ``d`` if it is newer than the version held (no verification)."""
     if not _wins(d, book.dispatches.get(d.dispatch_id)):
         return book
-    return DispatchBook({**book.dispatches, d.dispatch_id: d}, book.acks)
+    return replace(book, dispatches={**book.dispatches, d.dispatch_id: d})
 
 
 def merge_ack(book: DispatchBook, a: Acknowledge) -> DispatchBook:
@@ -278,7 +305,25 @@ def merge_ack(book: DispatchBook, a: Acknowledge) -> DispatchBook:
     key = (a.dispatch_id, a.node_id)
     if not _ack_wins(a, book.acks.get(key)):
         return book
-    return DispatchBook(book.dispatches, {**book.acks, key: a})
+    return replace(book, acks={**book.acks, key: a})
+
+
+def _member_wins(new: Membership, old: Membership | None) -> bool:
+    if old is None or new.at != old.at:
+        return old is None or new.at > old.at
+    return new != old and _canonical_json(new.to_wire()) > _canonical_json(old.to_wire())
+
+
+def merge_member(book: DispatchBook, m: Membership) -> DispatchBook:
+    """``book`` with ``m`` if it is newer (later ``at``) than the node's membership held."""
+    if not _member_wins(m, book.members.get(m.node_id)):
+        return book
+    return replace(book, members={**book.members, m.node_id: m})
+
+
+def enrolled_in(book: DispatchBook, program_id: str) -> tuple[str, ...]:
+    """The nodes whose newest membership lists ``program_id``, sorted."""
+    return tuple(sorted(node_id for node_id, m in book.members.items() if program_id in m.programs))
 
 
 def merge_books(mine: DispatchBook, theirs: DispatchBook) -> DispatchBook:
@@ -291,7 +336,11 @@ def merge_books(mine: DispatchBook, theirs: DispatchBook) -> DispatchBook:
     for key, a in theirs.acks.items():
         if _ack_wins(a, acks.get(key)):
             acks[key] = a
-    return DispatchBook(dispatches, acks)
+    members = dict(mine.members)
+    for node_id, m in theirs.members.items():
+        if _member_wins(m, members.get(node_id)):
+            members[node_id] = m
+    return DispatchBook(dispatches, acks, members)
 
 
 def admit(book: DispatchBook, d: Dispatch, operators: Mapping[str, bytes]) -> DispatchBook:
@@ -311,42 +360,66 @@ class DispatchDigest(Message):
 
     A mark is ``[modificationNumber, tag]``; the tag fingerprints the content so
     two different versions with the same number are still told apart.
+    ``members`` marks memberships by node id (``[at, tag]``). ``reply`` marks a
+    digest sent back in answer, which is answered with items only, never with
+    another digest (so two digests cannot chase each other).
     """
 
     msg_type = "DispatchDigest"
+    from_peers = True
     dispatches: Annotated[dict[NodeId, Mark], Field(default_factory=dict, max_length=MAX_ENTRIES)]
     acks: Annotated[dict[NodeId, _NodeMarks], Field(default_factory=dict, max_length=MAX_ENTRIES)]
+    members: Annotated[dict[NodeId, Mark], Field(default_factory=dict, max_length=MAX_ENTRIES)]
+    reply: bool = False
 
 
 class DispatchUpdate(Message):
     """A batch of dispatches and acknowledgements the receiver is not known to have."""
 
     msg_type = "DispatchUpdate"
+    from_peers = True
     dispatches: Annotated[tuple[Dispatch, ...], Field(max_length=MAX_ENTRIES)] = ()
     acks: Annotated[tuple[Acknowledge, ...], Field(max_length=MAX_ENTRIES)] = ()
+    members: Annotated[tuple[Membership, ...], Field(max_length=MAX_ENTRIES)] = ()
 
 
 def _tag(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
+#: Marks are pure functions of immutable items; a digest is built from them
+#: every few heartbeats, so each item's mark is computed once, not every time.
+_memo = functools.lru_cache(maxsize=1 << 16)
+
+
+@_memo
 def dispatch_mark(d: Dispatch) -> Mark:
     """The digest mark of one dispatch version."""
     return (d.modification_number, _tag(canonical_bytes(d) + d.signature.encode()))
 
 
+@_memo
 def ack_mark(a: Acknowledge) -> Mark:
     """The digest mark of one acknowledgement."""
     return (a.modification_number, _tag(_canonical_json(a.to_wire())))
 
 
-def digest(book: DispatchBook) -> DispatchDigest:
-    """The digest of ``book`` to offer a sibling."""
+@_memo
+def member_mark(m: Membership) -> Mark:
+    """The digest mark of one membership."""
+    return (m.at, _tag(_canonical_json(m.to_wire())))
+
+
+def digest(book: DispatchBook, reply: bool = False) -> DispatchDigest:
+    """The digest of ``book`` to offer a sibling (``reply``: in answer to theirs)."""
     acks: dict[str, dict[str, Mark]] = {}
     for (dispatch_id, node_id), a in book.acks.items():
         acks.setdefault(dispatch_id, {})[node_id] = ack_mark(a)
     marks = {dispatch_id: dispatch_mark(d) for dispatch_id, d in book.dispatches.items()}
-    return DispatchDigest(dispatches=marks, acks=acks)
+    members = {node_id: member_mark(m) for node_id, m in book.members.items()}
+    # Built from our own book: nothing to validate, and validating every id
+    # of a large digest would cost more than computing it.
+    return DispatchDigest.model_construct(dispatches=marks, acks=acks, members=members, reply=reply)
 
 
 def _lacks(theirs: Mark | None, ours: Mark) -> bool:
@@ -363,19 +436,39 @@ def missing(book: DispatchBook, theirs: DispatchDigest) -> DispatchBook:
         if _lacks(theirs.dispatches.get(dispatch_id), dispatch_mark(d))
     }
     acks = {key: a for key, a in book.acks.items() if _lacks(theirs.acks.get(key[0], {}).get(key[1]), ack_mark(a))}
-    return DispatchBook(dispatches, acks)
+    members = {k: m for k, m in book.members.items() if _lacks(theirs.members.get(k), member_mark(m))}
+    return DispatchBook(dispatches, acks, members)
+
+
+def wants(book: DispatchBook, theirs: DispatchDigest) -> bool:
+    """Whether the owner of ``theirs`` holds something ``book`` lacks or holds older.
+
+    Equal numbers with different tags count too: one of the two is the winner,
+    and only an exchange both ways settles which.
+    """
+    mine = digest(book)
+    if any(_lacks(mine.dispatches.get(k), mark) for k, mark in theirs.dispatches.items()):
+        return True
+    if any(_lacks(mine.members.get(k), mark) for k, mark in theirs.members.items()):
+        return True
+    return any(
+        _lacks(mine.acks.get(dispatch_id, {}).get(node_id), mark)
+        for dispatch_id, marks in theirs.acks.items()
+        for node_id, mark in marks.items()
+    )
 
 
 def to_update(book: DispatchBook) -> DispatchUpdate:
     """``book`` as a wire batch, in a deterministic order."""
     dispatches = tuple(book.dispatches[k] for k in sorted(book.dispatches))
-    return DispatchUpdate(dispatches=dispatches, acks=tuple(book.acks[k] for k in sorted(book.acks)))
+    members = tuple(book.members[k] for k in sorted(book.members))
+    return DispatchUpdate(dispatches=dispatches, acks=tuple(book.acks[k] for k in sorted(book.acks)), members=members)
 
 
 def admit_update(
     book: DispatchBook, update: DispatchUpdate, operators: Mapping[str, bytes]
 ) -> tuple[DispatchBook, tuple[DispatchRejected, ...]]:
-    """Merge a received batch: verified dispatches and all acks; collect rejections.
+    """Merge a received batch: verified dispatches, all acks and memberships; collect rejections.
 
     One forged dispatch must not keep the honest rest of a batch out.
     """
@@ -387,6 +480,8 @@ def admit_update(
             rejected.append(exc)
     for a in update.acks:
         book = merge_ack(book, a)
+    for m in update.members:
+        book = merge_member(book, m)
     return book, tuple(rejected)
 
 

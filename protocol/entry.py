@@ -53,6 +53,11 @@ class Entry(BaseModel):
     siblings: Annotated[tuple[NodeId, ...], Field(max_length=MAX_SIBLINGS)] = ()
     source: Annotated[str, Field(max_length=32)] | None = None
     battery_soc: Annotated[float, Field(ge=0, le=1)] | None = None
+    #: Power a controller may move on request (plant headroom, battery rate),
+    #: summed over the view so each controller takes only its share.
+    flexible_w: Watts = 0
+    #: The node's own view digest when it last refreshed this entry (see GossipCore.view_digest).
+    view_digest: Annotated[str, Field(max_length=32)] | None = None
 
     @property
     def net_w(self) -> int:
@@ -64,12 +69,21 @@ class Entry(BaseModel):
         """``(incarnation, version)`` as one int: a greater stamp is a newer entry."""
         return stamp_of(self.incarnation, self.version)
 
+    @cached_property
+    def content_key(self) -> bytes:
+        """What the net, the price and carbon depend on, as bytes for the view digest."""
+        return (
+            f"{self.origin}\x00{self.production_w}\x00{self.consumption_w}\x00{self.emissions}"
+            f"\x00{self.flexible_w}\x00{self.offer}\x01"
+        ).encode()
+
     def evolve(self, **changes: Any) -> "Entry":
         """A copy with ``changes`` applied, trusted (no validation), stamp recomputed.
 
-        Use this, never ``model_copy``, which would copy the cached stamp.
+        Use this, never ``model_copy``, which would copy the cached properties.
         """
-        data = {k: v for k, v in self.__dict__.items() if k != "stamp"}
+        fields = type(self).model_fields
+        data = {k: v for k, v in self.__dict__.items() if k in fields}  # drops cached properties
         data.update(changes)
         return Entry.model_construct(**data)
 

@@ -44,11 +44,16 @@ class Envelope:
     def is_peer(self) -> bool:
         """Whether this comes from another node rather than an operator.
 
-        Peers always name themselves in ``returnId``; Ask and Response only
-        travel between nodes. Peer messages are authenticated with the grid
-        key, operator messages with the node's operator tokens.
+        Ask and Response only travel between nodes; a Tell is a peer's when it
+        names its sender in ``returnId`` and its type is one nodes exchange
+        (``from_peers``). Everything else is an operator's, so adding a
+        ``returnId`` to an operator message cannot skip the token check. Peer
+        messages are authenticated with the grid key, operator messages with
+        the node's operator tokens.
         """
-        return self.return_id is not None or self.env_type != "Tell"
+        if self.env_type != "Tell":
+            return True
+        return self.return_id is not None and self.message.from_peers
 
     def to_wire(self) -> dict[str, Any]:
         """The camelCase dict of the whole envelope."""

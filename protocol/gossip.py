@@ -122,9 +122,9 @@ class GossipCore:
         self.me = entry
         return entry
 
-    def heartbeat(self, now: float) -> None:
-        """Refresh the own entry so the grid keeps it live."""
-        self.update_self(now)
+    def heartbeat(self, now: float, **changes: Any) -> None:
+        """Refresh the own entry so the grid keeps it live (optionally with ``changes``)."""
+        self.update_self(now, **changes)
 
     def leave(self, now: float) -> None:
         """Publish a ``left`` tombstone; call :meth:`flush` afterwards to send it."""
@@ -338,8 +338,12 @@ class GossipCore:
         return [self.view[o] for o in sorted(self.view) if self.is_live(o)]
 
     def view_digest(self) -> str:
-        """A short hash of the live entries' versions: equal views, equal digests."""
-        h = hashlib.blake2b(digest_size=8)
-        for entry in self.live_entries():
-            h.update(f"{entry.origin}\x00{entry.incarnation}\x00{entry.version}\x01".encode())
-        return h.hexdigest()
+        """A short hash of what the live entries say about energy, offers and emissions.
+
+        Equal digests mean equal inputs to the grid net, the price and carbon,
+        so equal results. Versions are left out on purpose: a heartbeat
+        changes an entry's version but not what it says.
+        """
+        view = self.view
+        keys = b"".join(view[o].content_key for o in sorted(view) if self.is_live(o))
+        return hashlib.blake2b(keys, digest_size=8).hexdigest()

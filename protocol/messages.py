@@ -14,8 +14,12 @@ from typing import Annotated
 from pydantic import Field, model_validator
 
 from .base import Message
+from .control import Control
+from .dispatch import Acknowledge, Dispatch, DispatchDigest, DispatchUpdate
 from .entry import MAX_INCARNATION, MAX_VERSION, Entry
+from .keyrotation import KeyRotation
 from .limits import MAX_ENTRIES, Address, Kilowatts, Name, NodeId
+from .metering import MeterReading
 
 
 Incarnation = Annotated[int, Field(ge=0, le=MAX_INCARNATION)]
@@ -49,6 +53,7 @@ class SyncGrid(Message):
     """
 
     msg_type = "SyncGrid"
+    from_peers = True
     digest: Annotated[dict[NodeId, tuple[Incarnation, Version]], Field(max_length=MAX_ENTRIES)] | None = None
     round: NodeId | None = None
     reply: bool = False
@@ -63,6 +68,7 @@ class UpdateNet(Message):
     """
 
     msg_type = "UpdateNet"
+    from_peers = True
     entries: Annotated[tuple[Entry, ...], Field(max_length=MAX_ENTRIES)]
     ages_ms: Annotated[tuple[Annotated[int, Field(ge=0, le=2**40)], ...], Field(max_length=MAX_ENTRIES)] = ()
 
@@ -81,6 +87,7 @@ class RemoveSibling(Message):
     """Unlink two nodes; like AddSibling, the link is removed on both sides."""
 
     msg_type = "RemoveSibling"
+    from_peers = True
     sibling_id: NodeId
 
 
@@ -88,6 +95,11 @@ class RemoveSibling(Message):
 MESSAGE_TYPES: dict[str, type[Message]] = {
     cls.msg_type: cls for cls in (UpdateNet, SyncGrid, AddSibling, UpdateEnergy, RemoveSibling)
 }
+# Demand-response dispatch (protocol/dispatch.py), appended.
+MESSAGE_TYPES.update({cls.msg_type: cls for cls in (Dispatch, Acknowledge, DispatchDigest, DispatchUpdate)})
+MESSAGE_TYPES[MeterReading.msg_type] = MeterReading  # smart metering (protocol/metering.py)
+MESSAGE_TYPES[KeyRotation.msg_type] = KeyRotation  # grid key rotation (protocol/keyrotation.py)
+MESSAGE_TYPES[Control.msg_type] = Control  # plant and battery controls (protocol/control.py)
 
 
 def register(cls: type[Message]) -> type[Message]:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from . import node, send, status
+from . import audit, dispatch, key, meter, node, send, status
 
 app = typer.Typer(help="Grid: a decentralized electricity grid of peer-to-peer nodes.", no_args_is_help=True)
 app.command("node")(node.node)
 app.command("send")(send.send)
 app.command("status")(status.status)
+app.add_typer(dispatch.app, name="dispatch")
+app.add_typer(audit.app, name="audit")
+app.add_typer(key.app, name="key")
+app.add_typer(meter.app, name="meter")
 
 
 def main() -> None:

@@ -13,6 +13,9 @@ import typer
 
 from protocol.gossip import GossipConfig
 
+from .. import security
+from ..metering import config as metering_config
+from ..model import cli as model_cli
 from ..node import NodeConfig
 from ..runtime import LoopScheduler
 from ..service import NodeService
@@ -21,6 +24,7 @@ from ..transport.http import HttpTransport
 log = logging.getLogger("grid")
 
 
+@model_cli.with_model_options
 def node(
     host: Annotated[str, typer.Option("-s", "--host", help="Address to listen on and to be reached at.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("-p", "--port", min=1, max=65535, help="HTTP port.")] = 8081,
@@ -38,18 +42,53 @@ def node(
         Optional[Path], typer.Option("--config", help="Node TOML file: one [section] per feature (see docs).")
     ] = None,
     private_reads: Annotated[bool, typer.Option(help="Reads (/state, /grid, ...) need a viewer token.")] = False,
+    grid_key: Annotated[
+        Optional[list[str]], typer.Option("--grid-key", help="Grid key ID:SECRET for peers (repeatable; first signs).")
+    ] = None,
+    operator: Annotated[
+        Optional[list[str]], typer.Option("--operator", help="Operator token ROLE:LABEL:TOKEN (repeatable).")
+    ] = None,
+    max_inflight: Annotated[
+        Optional[int], typer.Option(min=1, help="Most /messaging requests handled at once; more get 503.")
+    ] = None,
+    kind: Annotated[Optional[str], typer.Option(help="Node kind: manual (default), consumer, prosumer, plant.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of this node's randomness (default: from its id).")] = None,
+    step: Annotated[Optional[float], typer.Option(help="Simulated seconds per model step (default 60).")] = None,
+    balancing: Annotated[
+        Optional[bool], typer.Option("--balancing/--no-balancing", help="React to the grid (default on).")
+    ] = None,
+    speed: Annotated[Optional[float], typer.Option(help="Simulated seconds per real second (default 1).")] = None,
+    start: Annotated[Optional[str], typer.Option(help="Simulated time at --epoch, ISO 8601 (default: now).")] = None,
+    epoch: Annotated[Optional[str], typer.Option(help="Wall-clock instant (ISO or Unix s) of --start; share it.")] = None,
+    device: Annotated[
+        Optional[list[str]], typer.Option("--device", help="Metered device ID:MAX_KWH per hour (repeatable).")
+    ] = None,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
+    model_params: Optional[dict] = None,  # filled by with_model_options: --turbines 2 --battery-kwh 13.5 ...
 ) -> None:
     """Run one grid node until SIGINT or SIGTERM."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)-7s %(message)s", datefmt="%H:%M:%S")
+    try:
+        features = security.with_flags(load_features(config_file), grid_key, operator, max_inflight)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--grid-key/--operator/[security]") from None
+    kind = model_cli.configure(
+        features, node_id, kind, model_params,
+        model={"seed": seed, "step_s": step, "balancing": balancing},
+        clock={"speed": speed, "start": start, "epoch": epoch},
+    )  # fmt: skip
+    try:
+        features = metering_config.with_cli_devices(features, device or [])
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--device") from None
     config = NodeConfig(
-        id=node_id, name=name, host=host, port=port, token=token, data_dir=data_dir,
+        id=node_id, name=name, host=host, port=port, token=security.Secret(token) if token else None, data_dir=data_dir,
         gossip=GossipConfig(heartbeat_s=heartbeat, ttl_s=ttl, sync_interval_s=sync_interval),
-        flush_window_s=flush_window, features=load_features(config_file), private_reads=private_reads,
+        flush_window_s=flush_window, features=features, private_reads=private_reads, kind=kind,
     )  # fmt: skip
     try:
         asyncio.run(serve(config))
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a stored grid key contradicts a --grid-key
         typer.echo(f"cannot start node {name}: {exc}", err=True)
         raise typer.Exit(2) from None
 
@@ -62,6 +101,7 @@ def load_features(path: Path | None) -> dict[str, dict]:
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise typer.BadParameter(f"{path}: {exc}", param_hint="--config") from None
+    data = security.fold_toml(data)  # [[operators]] go to the security settings
     return {name: section for name, section in data.items() if isinstance(section, dict)}
 
 
@@ -73,10 +113,14 @@ async def serve(config: NodeConfig) -> None:
         loop.add_signal_handler(sig, stop.set)
     transport = HttpTransport(loop)
     service = NodeService(config, transport, LoopScheduler(loop))
+    transport.signer, transport.answer_check = service.peers.sign, service.peers.check_answer
     await service.start()
-    if config.token is None:
+    if not service.auth.required:
         log.warning("no operator token (-t): anyone who can reach %s may change this node", config.address)
-    log.warning("no grid key: peer messages are not authenticated (open development mode)")
+    if service.peers.is_open:
+        log.warning("no grid key: peer messages are not authenticated (open development mode)")
+    else:
+        log.info("grid keys %s, signing with %s", ", ".join(service.peers.ids()), service.peers.active_id)
     log.info("listening on http://%s/messaging", config.address)
     await stop.wait()
     log.info("stopping %s", config.name)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
 import pykka
 from aiohttp import web
 
 from protocol import codec
+from protocol.envelopes import Envelope
 from protocol.errors import GridError, Overloaded, TooLarge
 from protocol.limits import MAX_BODY_BYTES
 
@@ -25,6 +26,8 @@ from ..events import EventHub
 from ..node.commands import Inbound, Outcome, Query
 from ..node.feature import Raw
 from ..runtime import LoopReply
+from ..security import InflightGate, PeerAuth
+from . import openapi
 from .auth import OperatorAuth
 
 log = logging.getLogger("grid.http")
@@ -45,6 +48,10 @@ class NodeHandle:
     auth: OperatorAuth
     node_id: str
     events: EventHub
+    #: The grid key: checks peer requests, signs Ask answers.
+    peers: PeerAuth = field(default_factory=PeerAuth)
+    #: Bounds /messaging requests in flight and how long a body may take.
+    gate: InflightGate = field(default_factory=InflightGate)
 
     async def call(self, make: Callable[[LoopReply], Any], timeout: float = ACTOR_TIMEOUT_S) -> Any:
         """Send a command built around a reply and await the actor's answer."""
@@ -89,7 +96,7 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
         return web.json_response({"error": "internal_error", "detail": "see the node's log"}, status=500)
 
 
-async def read_body(request: web.Request) -> bytes:
+async def read_body(request: web.Request, timeout_s: float = BODY_TIMEOUT_S) -> bytes:
     """The request body, refusing more than the limit and bodies that never end."""
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise TooLarge(f"body is {request.content_length} bytes; the limit is {MAX_BODY_BYTES}")
@@ -106,27 +113,46 @@ async def read_body(request: web.Request) -> bytes:
                 raise TooLarge(f"body is over the limit of {MAX_BODY_BYTES} bytes")
 
     try:
-        return await asyncio.wait_for(read(), BODY_TIMEOUT_S)
+        return await asyncio.wait_for(read(), timeout_s)
     except asyncio.TimeoutError:
         raise GridError("the body did not arrive in time", code="body_timeout") from None
 
 
 async def messaging(request: web.Request) -> web.Response:
-    """``GET``/``POST /messaging``: one envelope in, the node's answer out."""
+    """``GET``/``POST /messaging``: one envelope in, the node's answer out.
+
+    Peer messages are checked against the grid key over the raw body, and
+    operator messages against the tokens, before the actor sees anything.
+    """
     node = request.app[NODE]
-    kind = codec.media_type(request.headers.get("Content-Type"))
-    envelope = codec.decode(await read_body(request), kind)
-    node.auth.check(envelope, request.headers.get("Authorization"), client_of(request))
-    outcome: Outcome = await node.call(lambda reply: Inbound(envelope, reply))
+    with node.gate.admit():  # 503 at once when the node is full
+        kind = codec.media_type(request.headers.get("Content-Type"))
+        body = await read_body(request, node.gate.body_timeout_s)
+        envelope = codec.decode(body, kind)
+        if envelope.is_peer:
+            node.peers.verify(request.method, request.path_qs, body, request.headers, peer_of(request, envelope))
+        else:
+            node.auth.check(envelope, request.headers.get("Authorization"), client_of(request))
+        outcome: Outcome = await node.call(lambda reply: Inbound(envelope, reply))
     if outcome.envelope is not None:
-        body = codec.encode(outcome.envelope, kind)
-        return web.Response(body=body, status=outcome.status, content_type=kind)
+        answer = codec.encode(outcome.envelope, kind)
+        headers = node.peers.sign_answer(request.headers, answer)
+        return web.Response(body=answer, status=outcome.status, content_type=kind, headers=headers)
     return web.json_response(outcome.body, status=outcome.status)
 
 
 def client_of(request: web.Request) -> str:
     """Who is asking, for the failed-authentication limiter."""
     return request.remote or "unknown"
+
+
+def peer_of(request: web.Request, envelope: Envelope) -> str:
+    """A peer, for the limiter: its address and the id it claims.
+
+    Several nodes may share one address (a host running many nodes, every
+    test on loopback); one of them failing must not block the others.
+    """
+    return f"{client_of(request)} as {envelope.return_id}"
 
 
 async def ask_node(request: web.Request, what: str, params: dict[str, Any] | None = None) -> Any:
@@ -200,5 +226,6 @@ def make_app(node: NodeHandle, extra_routes: list[web.RouteDef] | None = None) -
     app.router.add_get("/grid", query("grid"))
     app.router.add_get("/events", events)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/openapi.json", openapi.serve)
     app.router.add_routes(extra_routes or [])
     return app

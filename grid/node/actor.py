@@ -15,9 +15,10 @@ from typing import Any, Callable
 
 import pykka
 
+from nodes.market import manual_offer
 from protocol.entry import Entry, kw_to_watts
 from protocol.envelopes import Envelope, tell
-from protocol.errors import BadMessage, Conflict, Forbidden, GridError
+from protocol.errors import BadMessage, Conflict, Forbidden, GridError, NotFound
 from protocol.gossip import GossipCore, Send
 from protocol.messages import SyncGrid, UpdateEnergy, UpdateNet
 
@@ -158,7 +159,7 @@ class NodeActor(pykka.ThreadingActor):
         if isinstance(msg, SyncGrid):
             return self._sync_grid(env, msg), []
         if isinstance(msg, UpdateEnergy):
-            return self._update_energy(env, msg), []
+            return self._update_energy(env, msg), [self.core.origin]
         handler = self.handlers.get(msg.msg_type)
         if handler is not None:
             return handler(env), []
@@ -185,9 +186,12 @@ class NodeActor(pykka.ThreadingActor):
     def _update_energy(self, env: Envelope, msg: UpdateEnergy) -> Outcome:
         if env.is_peer:
             raise Forbidden("UpdateEnergy comes from this node's own operator or meter", code="not_a_peer_message")
+        if self.config.kind != "manual":
+            # Its model publishes the readings; a typed one would be overwritten at the next step.
+            raise Conflict(f"a {self.config.kind} node takes its values from its model", code="model_node")
         production_w, consumption_w = kw_to_watts(msg.production), kw_to_watts(msg.consumption)
         self.store.save_energy(production_w, consumption_w)
-        self.set_reading(production_w, consumption_w)
+        self.set_reading(production_w, consumption_w, offer=manual_offer(production_w, consumption_w))
         return Outcome(202, {"status": "accepted", "net": self.core.me.net_w / 1000})
 
     # ------------------------------------------------------------------ timers
@@ -204,15 +208,20 @@ class NodeActor(pykka.ThreadingActor):
         now = self.scheduler.now()
         gossip = self.config.gossip
         if duty == "heartbeat":
-            self.core.heartbeat(now)
-            for origin in self.core.expire(now):
-                log.info("%s: %s is stale (no news for %.1f s)", self.config.name, origin, gossip.ttl_s)
+            self._expire(now)
+            # Publish the view digest with the refresh: others can then tell who
+            # computes the price from the same view, at no extra message.
+            self.core.heartbeat(now, view_digest=self.core.view_digest())
             for feature in self.features:
                 feature.on_heartbeat(now)
             self._schedule("heartbeat", gossip.heartbeat_s * self.rng.uniform(0.9, 1.1))
         elif duty == "sync":
             self.emit(self.core.sync_targets(self.rng))
             self._schedule("sync", gossip.sync_interval_s * self.rng.uniform(0.8, 1.2))
+
+    def _expire(self, now: float) -> None:
+        for origin in self.core.expire(now):
+            log.info("%s: %s is stale (no news for %.1f s)", self.config.name, origin, self.config.gossip.ttl_s)
 
     # ------------------------------------------------------------------ sending
     def emit(self, sends: list[Send]) -> None:
@@ -289,12 +298,16 @@ class NodeActor(pykka.ThreadingActor):
                  self.config.name, me.production_w / 1000, me.consumption_w / 1000, self.core.net_w / 1000,
                  tally["live"], tally["stale"])  # fmt: skip
         if self.events.listening:
-            self.events.publish("state", report.state(self.core, self.linker.links, self.dev_mode))
+            self.events.publish("state", self.state())
 
     # ------------------------------------------------------------------ reads
     def _query(self, query: Query) -> Any:
         """Answer a read; errors travel back as GridErrors for the HTTP layer."""
         try:
+            if query.what in ("state", "grid"):
+                # Judge liveness now, not at the last heartbeat: a node silent for
+                # longer than the TTL shows as stale in any report read after that.
+                self._expire(self.scheduler.now())
             if query.what == "state":
                 return self.state()
             if query.what == "grid":
@@ -303,7 +316,8 @@ class NodeActor(pykka.ThreadingActor):
                 return self.core.digest()
             handler = self.feature_queries.get(query.what)
             if handler is None:
-                raise BadMessage(f"unknown query {query.what!r}", code="unknown_query")
+                # A route of a feature this node does not run.
+                raise NotFound(f"this node does not serve {query.what!r}", code="not_served")
             return handler(query.params)
         except GridError as exc:
             return exc

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
+from nodes.market import carbon_intensity, clear_price
 from protocol.entry import Entry, watts_to_kw
 from protocol.gossip import GossipCore
 
@@ -23,10 +24,35 @@ def counts(core: GossipCore) -> dict[str, int]:
     return {"live": len(core.view) - left - stale, "stale": stale, "left": left}
 
 
+class Market(NamedTuple):
+    """What a node derives from its view's live entries, and the view it came from."""
+
+    price: int  #: merit-order clearing price of every live offer, EUR/MWh
+    carbon_intensity: int  #: production-weighted emissions, gCO2/kWh
+    flexible_w: int  #: power controllers may move, summed over live entries
+    digest: str  #: the view digest these numbers belong to
+
+
+def market(core: GossipCore) -> Market:
+    """Price, carbon intensity and flexible power of this node's own view.
+
+    Pure functions of the live entries (``nodes.market``), so two nodes with
+    the same view digest report the same numbers.
+    """
+    live = core.live_entries()
+    return Market(
+        price=clear_price(entry.offer for entry in live),
+        carbon_intensity=carbon_intensity((entry.production_w, entry.emissions) for entry in live),
+        flexible_w=sum(entry.flexible_w for entry in live),
+        digest=core.view_digest(),
+    )
+
+
 def state(core: GossipCore, links: dict[str, dict[str, Any]], dev_mode: bool) -> dict[str, Any]:
     """The body of ``GET /state``: this node and the grid as it sees it."""
     me = core.me
     tally = counts(core)
+    prices = market(core)
     return {
         "id": me.origin,
         "name": me.name,
@@ -44,9 +70,24 @@ def state(core: GossipCore, links: dict[str, dict[str, Any]], dev_mode: bool) ->
         "nodes_left": tally["left"],
         "siblings": [{"id": s.id, "name": s.name, "address": s.address} for _, s in sorted(core.siblings.items())],
         "links": links,
-        "view_digest": core.view_digest(),
+        "view_digest": prices.digest,
+        "price": prices.price,
+        "carbon_intensity": prices.carbon_intensity,
+        "price_digest": prices.digest,
+        "digest_agreement": digest_agreement(core, prices.digest),
         "dev_mode": dev_mode,
     }
+
+
+def digest_agreement(core: GossipCore, digest: str) -> float:
+    """Share of live nodes whose last published view digest equals ``digest``.
+
+    Nodes publish their digest with each heartbeat, so this lags by up to one
+    heartbeat; this node counts with the digest it has now.
+    """
+    live = core.live_entries()
+    same = sum(1 for e in live if (digest if e.origin == core.origin else e.view_digest) == digest)
+    return round(same / len(live), 3) if live else 1.0
 
 
 def grid_row(core: GossipCore, entry: Entry, now: float) -> dict[str, Any]:
@@ -68,6 +109,8 @@ def grid_row(core: GossipCore, entry: Entry, now: float) -> dict[str, Any]:
         "emissions": entry.emissions,
         "source": entry.source,
         "battery_soc": entry.battery_soc,
+        "flexible_w": entry.flexible_w,
+        "price_digest": entry.view_digest,
     }
 
 

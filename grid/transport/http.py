@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from typing import Callable
+from typing import Callable, Mapping
 
 import aiohttp
 
@@ -26,6 +26,8 @@ log = logging.getLogger("grid.transport")
 
 #: Signs an outgoing request: (method, path, body) -> extra headers.
 Signer = Callable[[str, str, bytes], dict[str, str]]
+#: Checks the answer to an Ask: (headers sent, answer body, answer headers); raises GridError.
+AnswerCheck = Callable[[Mapping[str, str], bytes, Mapping[str, str]], None]
 
 
 class HttpTransport:
@@ -39,12 +41,14 @@ class HttpTransport:
         retries: int = 2,
         backoff_s: float = 0.05,
         signer: Signer | None = None,
+        answer_check: AnswerCheck | None = None,
     ) -> None:
         self.loop = loop
         self.timeout = aiohttp.ClientTimeout(total=timeout_s, connect=min(timeout_s, 1.0))
         self.retries = retries
         self.backoff_s = backoff_s
         self.signer = signer
+        self.answer_check = answer_check
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._jitter = random.Random()
@@ -88,11 +92,18 @@ class HttpTransport:
 
     # ------------------------------------------------------------ work
     async def _post(self, address: str, body: bytes) -> tuple[int, bytes]:
+        status, raw, _ = await self._exchange(address, body)
+        return status, raw
+
+    async def _exchange(self, address: str, body: bytes) -> tuple[int, bytes, Callable[[], None]]:
+        """POST one body; (status, answer, a call that checks the answer's signature)."""
         headers = {"Content-Type": codec.MSGPACK, "Accept": codec.MSGPACK}
         if self.signer is not None:
             headers.update(self.signer("POST", "/messaging", body))
         async with self._client().post(f"http://{address}/messaging", data=body, headers=headers) as resp:
-            return resp.status, await resp.read()
+            raw, answer_headers = await resp.read(), dict(resp.headers)
+        check = self.answer_check
+        return resp.status, raw, (lambda: check(headers, raw, answer_headers)) if check else (lambda: None)
 
     async def _tell(self, address: str, envelope: Envelope, on_fail: FailCallback) -> None:
         body = codec.encode(envelope)
@@ -114,7 +125,7 @@ class HttpTransport:
 
     async def _ask(self, address: str, envelope: Envelope, on_reply: AskCallback) -> None:
         try:
-            status, raw = await self._post(address, codec.encode(envelope))
+            status, raw, check_answer = await self._exchange(address, codec.encode(envelope))
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             on_reply(None, f"{type(exc).__name__}: {exc}".strip(": "))
             return
@@ -122,6 +133,7 @@ class HttpTransport:
             on_reply(None, f"HTTP {status}: {raw[:200].decode(errors='replace')}")
             return
         try:
+            check_answer()  # a node without the grid key must not be linked
             on_reply(codec.decode(raw, codec.MSGPACK), None)
         except GridError as exc:
             on_reply(None, f"bad response: {exc.detail}")

@@ -159,7 +159,8 @@ BAD = {
     "not JSON": (b"[{\"timestamp\": ", "/meter/readings", 400, "invalid_json"),
     "empty body": (b"", "/meter/readings", 400, "empty_body"),
     "a number, not a reading": (b"42", "/meter/readings", 400, "invalid_reading"),
-    "from a peer": (envelope(reading(0, 0.1), returnId="2"), "/messaging", 403, None),
+    # Readings come from the node's own operator or meter, never from another node.
+    "asked by a peer": (envelope(reading(0, 0.1), envType="Ask", reqId="r1", returnId="2"), "/messaging", 403, None),
 }  # fmt: skip
 
 

@@ -1,0 +1,1 @@
+"""Tests of the I/O package grid/ that need no real processes."""
