@@ -31,6 +31,7 @@ from typing import Any
 import msgpack
 
 from grid.network import LocalGrid, Watch
+from grid.runtime import tune_for_many_actors
 from grid.node import NodeConfig
 from grid.transport.memory import MemoryTransport
 from nodes.topology import diameter, random_graph
@@ -105,6 +106,7 @@ class CountingTransport(MemoryTransport):
 
 async def large_grid(n: int, degree: float, window_s: float, seed: int = 1) -> dict[str, Any]:
     """Build an n-node grid in memory; time one update and a full burst."""
+    tune_for_many_actors()
     watch = Watch(n)
     transport = CountingTransport(window_s)
     grid = LocalGrid(transport, LocalGrid.in_memory().scheduler, observers=[watch])

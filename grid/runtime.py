@@ -9,6 +9,7 @@ and timers through a :class:`Scheduler`, both safe to call from any thread.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from typing import Any, Callable, Protocol
 
@@ -89,3 +90,23 @@ def _guarded(fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         fn(*args)
     except Exception:  # a stopped actor must not break the loop's other timers
         pass
+
+
+#: GIL switch interval for processes running many node actors (see below).
+MANY_ACTORS_SWITCH_INTERVAL_S = 0.05
+
+
+def tune_for_many_actors(interval_s: float = MANY_ACTORS_SWITCH_INTERVAL_S) -> float:
+    """Lengthen the GIL switch interval; returns the previous one.
+
+    With hundreds of actor threads runnable at once (a burst in a large
+    in-process grid), every thread waiting for the GIL wakes each switch
+    interval (5 ms by default) to ask for it, and those wake-ups cost more
+    than the work. Handing the GIL over every 50 ms instead cut a 1,000-node
+    burst several times over (docs/benchmarks.md). A process that serves one
+    node has one busy actor thread and gains nothing, so only the in-process
+    grid runners call this.
+    """
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(interval_s)
+    return previous

@@ -207,13 +207,14 @@ def test_a_battery_policy_changes_by_control(grid: dict[str, NodeProc]) -> None:
     status, body = control(wind, {"buyBelow": 20, "sellAbove": 150})
     assert status == 202 and body["controls"] == {"buyBelow": 20, "sellAbove": 150, "reserve": 0.2}
 
-    def charge_bid_at_20() -> bool:
-        # The battery now bids for charge at 20: the entry every node gossips says so.
+    def new_policy_in_the_offer() -> bool:
+        # The battery now buys charge at 20 or sells above 150 (a full battery has
+        # nothing to buy, an empty one nothing to sell): the entry every node gossips says so.
         rows = http("GET", grid["plant"].address, "/grid")[1]["nodes"]
         offer = next(r["offer"] for r in rows if r["name"] == "prosumer-wind")
-        return any(power_w > 0 and price == 20 for power_w, price in offer)
+        return any((power_w > 0 and price == 20) or (power_w < 0 and price == 150) for power_w, price in offer)
 
-    wait_until(charge_bid_at_20, timeout=10)
+    wait_until(new_policy_in_the_offer, timeout=20)
 
 
 def test_model_nodes_refuse_update_energy(grid: dict[str, NodeProc]) -> None:
