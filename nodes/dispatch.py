@@ -19,17 +19,8 @@ from typing import Literal, get_args
 
 from pydantic import TypeAdapter
 
-from protocol.dispatch import (
-    Acknowledge,
-    Dispatch,
-    DispatchBook,
-    Enrolment,
-    EventType,
-    Response,
-    addressed,
-    has_ended,
-    in_window,
-)
+from protocol.dispatch import Acknowledge, addressed, Dispatch, Enrolment, EventType, has_ended, in_window, Response
+from protocol.dispatch_book import DispatchBook
 from protocol.limits import MAX_KILOWATTS, MAX_TEXT_LEN, NodeId
 
 from .units import kw_to_w

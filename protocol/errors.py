@@ -76,23 +76,27 @@ class UnsupportedMediaType(GridError):
     code = "unsupported_media_type"
 
 
-class RateLimited(GridError):
+class RetryLater(GridError):
+    """Base of the refusals for now (429, 503), never raised itself.
+
+    The client may retry after ``retry_after_s`` seconds; the HTTP layer sends
+    it as the ``Retry-After`` header.
+    """
+
+    def __init__(self, detail: Any = None, *, retry_after_s: float = 1.0, code: str | None = None) -> None:
+        super().__init__(detail, code=code)
+        self.retry_after_s = retry_after_s
+
+
+class RateLimited(RetryLater):
     """Too many failures or requests from one client (429)."""
 
     status = 429
     code = "rate_limited"
 
-    def __init__(self, detail: Any = None, *, retry_after_s: float = 1.0, code: str | None = None) -> None:
-        super().__init__(detail, code=code)
-        self.retry_after_s = retry_after_s
 
-
-class Overloaded(GridError):
+class Overloaded(RetryLater):
     """The node sheds load (503); the client should retry later."""
 
     status = 503
     code = "overloaded"
-
-    def __init__(self, detail: Any = None, *, retry_after_s: float = 1.0, code: str | None = None) -> None:
-        super().__init__(detail, code=code)
-        self.retry_after_s = retry_after_s

@@ -28,17 +28,13 @@ from nodes.dispatch import RuleEngine, binding, curtailment_w, pending_acks
 from protocol.dispatch import (
     Acknowledge,
     Dispatch,
-    DispatchBook,
     DispatchDigest,
     DispatchRejected,
     DispatchUpdate,
     Membership,
-    admit,
-    merge_ack,
-    merge_dispatch,
-    merge_member,
     sign_dispatch,
 )
+from protocol.dispatch_book import admit, DispatchBook, merge_ack, merge_dispatch, merge_member
 from protocol.envelopes import Envelope
 from protocol.errors import BadMessage, Conflict, Forbidden, NotFound
 

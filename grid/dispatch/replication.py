@@ -22,17 +22,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Union
 
-from protocol.dispatch import (
-    Acknowledge,
-    Dispatch,
-    DispatchBook,
-    DispatchDigest,
-    DispatchUpdate,
-    Membership,
-    digest,
-    missing,
-    wants,
-)
+from protocol.dispatch import Acknowledge, Dispatch, DispatchDigest, DispatchUpdate, Membership
+from protocol.dispatch_book import digest, DispatchBook, missing, wants
 from protocol.gossip import Send
 
 if TYPE_CHECKING:

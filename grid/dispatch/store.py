@@ -30,7 +30,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from protocol.audit import AuditRecord, chain_record, verify_chain
-from protocol.dispatch import Acknowledge, Dispatch, DispatchBook, Membership, merge_ack, merge_dispatch, merge_member
+from protocol.dispatch import Acknowledge, Dispatch, Membership
+from protocol.dispatch_book import DispatchBook, merge_ack, merge_dispatch, merge_member
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS dispatch_items (

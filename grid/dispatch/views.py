@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from protocol.dispatch import Dispatch, ack_status, addressed, enrolled_in, has_ended
+from protocol.dispatch import addressed, Dispatch, has_ended
+from protocol.dispatch_book import ack_status, enrolled_in
 from protocol.errors import BadMessage, NotFound
 
 from .store import AuditLog

@@ -5,7 +5,8 @@ JSON-ready event with :meth:`Channel.deliver` and answers at once with a
 :class:`Delivery` it keeps up to date as attempts are made on the event loop:
 ``pending`` until it is ``delivered`` or has ``failed`` for good. Every
 channel keeps its recent deliveries in a :class:`DeliveryLog`, which is what
-``/state`` blocks and status endpoints show.
+``/state`` blocks and status endpoints show. The lifecycle and retries the
+channels share are :class:`channel.RetryingChannel`'s.
 
 Rules:
 - ``deliver`` is callable from any thread (actor threads, the loop) and never

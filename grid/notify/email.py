@@ -1,12 +1,13 @@
 """The email channel: each event as a message through a configured SMTP server, with retries.
 
-Same contract as the webhook channel (see :mod:`grid.notify`): ``deliver``
-returns a pending :class:`~grid.notify.Delivery` at once and the attempts run
-on the event loop, reached through the node's scheduler. ``smtplib`` blocks,
+The delivery lifecycle (``deliver`` returns a pending
+:class:`~grid.notify.Delivery` at once, attempts run on the event loop) and
+the jittered back-off are :class:`~grid.notify.channel.RetryingChannel`'s;
+this module composes the message and makes one attempt. ``smtplib`` blocks,
 so each attempt runs in a worker thread (``asyncio.to_thread``); the standard
 library's client is enough for one short message at a time and adds no
-dependency. Connection errors, timeouts and SMTP errors are retried with the
-webhook's jittered back-off; after ``retries`` retries the delivery is failed.
+dependency. Connection errors, timeouts and SMTP errors are retried; after
+``retries`` retries the delivery is failed.
 
 The message: ``Subject`` is the event's ``subject`` (else ``Grid <kind>``),
 the body its ``text`` (else the event as JSON), and ``X-Grid-Delivery``
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import random
 import smtplib
 import ssl
@@ -28,10 +28,8 @@ from email.utils import make_msgid
 from typing import Any
 
 from ..runtime import Scheduler
-from . import Delivery, DeliveryLog, DoneCallback, new_key
-from .webhook import backoff_delay
-
-log = logging.getLogger("grid.notify")
+from . import Delivery
+from .channel import RetryingChannel
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +84,7 @@ class SmtpSettings:
             raise ValueError("email retries and backoff_s must be >= 0, timeout_s > 0")
 
 
-class EmailChannel:
+class EmailChannel(RetryingChannel[EmailMessage]):
     """Delivers events as email; keeps the status of recent deliveries."""
 
     name = "email"
@@ -94,34 +92,24 @@ class EmailChannel:
     def __init__(self, settings: SmtpSettings, *, scheduler: Scheduler, rng: random.Random | None = None,
                  keep: int = 200) -> None:  # fmt: skip
         self.settings = settings
-        self.scheduler = scheduler
-        self.log = DeliveryLog(keep)
-        self._rng = rng or random.Random()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._closed = False
+        super().__init__(scheduler=scheduler, retries=settings.retries, backoff=settings.backoff_s,
+                         max_backoff=settings.max_backoff_s, rng=rng, keep=keep)  # fmt: skip
 
     @classmethod
     def from_settings(cls, settings: SmtpSettings, scheduler: Scheduler) -> "EmailChannel":
         """The channel checked settings describe (as ``WebhookChannel.from_settings``)."""
         return cls(settings, scheduler=scheduler)
 
-    # ------------------------------------------------------------ interface
-    def deliver(
-        self, event: dict[str, Any], *, key: str | None = None, on_done: DoneCallback | None = None
-    ) -> Delivery:
-        """Start mailing ``event`` (JSON-ready); returns the pending delivery."""
-        delivery = Delivery(key or new_key(), self.name, ", ".join(self.settings.to),
-                            str(event.get("kind", "event")), self.scheduler.wall_ms())  # fmt: skip
-        message = self.compose(event, delivery.key)
-        self.log.add(delivery)
-        self.scheduler.call_later(0, self._start, delivery, message, on_done)
-        return delivery
+    @property
+    def target(self) -> str:
+        """The recipients, as one comma-separated string."""
+        return ", ".join(self.settings.to)
 
     def compose(self, event: dict[str, Any], key: str) -> EmailMessage:
         """The message mailed for ``event``."""
         message = EmailMessage()
         message["From"] = self.settings.sender
-        message["To"] = ", ".join(self.settings.to)
+        message["To"] = self.target
         message["Subject"] = str(event.get("subject") or f"Grid {event.get('kind', 'event')}")[:200]
         message["Message-ID"] = make_msgid(domain="grid.local")
         message["X-Grid-Delivery"] = key
@@ -129,58 +117,20 @@ class EmailChannel:
         message.set_content(text if isinstance(text, str) else json.dumps(event, indent=2, sort_keys=True))
         return message
 
-    def deliveries(self) -> list[dict[str, Any]]:
-        """Recent deliveries, newest first."""
-        return self.log.snapshot()
-
-    def summary(self) -> dict[str, Any]:
-        """The server and how many deliveries are pending, delivered, failed."""
+    def _where(self) -> dict[str, Any]:
         s = self.settings
-        return {"channel": self.name, "server": f"{s.host}:{s.port}", "to": list(s.to), **self.log.counts()}
+        return {"server": f"{s.host}:{s.port}", "to": list(s.to)}
 
-    def close(self) -> None:
-        """Stop retrying; deliveries in flight stay ``pending`` (callable from any thread)."""
-        self._closed = True
-        self.scheduler.call_later(0, self._cancel_all)
+    def _prepare(self, event: dict[str, Any], key: str) -> EmailMessage:
+        return self.compose(event, key)
 
-    # ------------------------------------------------------------ on the loop
-    def _start(self, delivery: Delivery, message: EmailMessage, on_done: DoneCallback | None) -> None:
-        if self._closed:
-            return
-        task = asyncio.get_running_loop().create_task(self._run(delivery, message, on_done))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    def _cancel_all(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-
-    async def _run(self, delivery: Delivery, message: EmailMessage, on_done: DoneCallback | None) -> None:
-        s = self.settings
-        for attempt in range(1, s.retries + 2):
-            if attempt > 1:
-                await asyncio.sleep(backoff_delay(attempt - 1, s.backoff_s, s.max_backoff_s, self._rng))
-            error = await self._attempt(message)
-            now_ms = self.scheduler.wall_ms()
-            if error is None:
-                self.log.update(delivery, now_ms, status="delivered", attempts=attempt, last_error=None)
-                break
-            last = attempt > s.retries
-            status = "failed" if last else "pending"
-            self.log.update(delivery, now_ms, status=status, attempts=attempt, last_error=error)
-            if last:
-                log.warning("email to %s: delivery %s failed after %d attempts: %s", delivery.target, delivery.key,
-                            attempt, error)  # fmt: skip
-        if on_done is not None:
-            on_done(delivery)
-
-    async def _attempt(self, message: EmailMessage) -> str | None:
-        """One SMTP session: None on success, else why it failed."""
+    async def _attempt(self, delivery: Delivery, message: EmailMessage, attempt: int) -> tuple[str | None, bool]:
+        """One SMTP session: (None, _) on success, else (why, False): every failure is worth a retry."""
         try:
             await asyncio.to_thread(self._send_once, message)
         except (OSError, smtplib.SMTPException) as exc:
-            return f"{type(exc).__name__}: {exc}".rstrip(": ")[:300]
-        return None
+            return f"{type(exc).__name__}: {exc}".rstrip(": ")[:300], False
+        return None, False
 
     def _send_once(self, message: EmailMessage) -> None:
         s = self.settings

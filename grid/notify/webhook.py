@@ -1,15 +1,11 @@
 """The webhook channel: POST each event as JSON to one URL, with retries.
 
-Attempts run as tasks on the event loop (reached through the node's
-:class:`~grid.runtime.Scheduler`, so ``deliver`` is callable from an actor
-thread). A delivery is retried on connection errors, timeouts, 408, 425, 429
-and 5xx answers, after a jittered exponential back-off::
-
-    delay(n) = min(max_backoff, backoff * 2 ** (n - 1)) * uniform(0.5, 1.0)
-
-before retry ``n`` (1-based), so many nodes failing at once do not retry in
-step. Any other answer of 300 or more is final: resending the same body will
-not change the receiver's mind. After ``retries`` retries it is ``failed``.
+The delivery lifecycle and the jittered back-off are
+:class:`~grid.notify.channel.RetryingChannel`'s; this module says how one
+attempt is made. A delivery is retried on connection errors, timeouts, 408,
+425, 429 and 5xx answers. Any other answer of 300 or more is final: resending
+the same body will not change the receiver's mind. After ``retries`` retries
+it is ``failed``.
 
 Every attempt carries the headers ``X-Grid-Delivery`` (the delivery's key, the
 same on every attempt and after a node restart) and ``X-Grid-Attempt``.
@@ -19,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,17 +24,11 @@ import aiohttp
 from yarl import URL
 
 from ..runtime import Scheduler
-from . import Delivery, DeliveryLog, DoneCallback, new_key
-
-log = logging.getLogger("grid.notify")
+from . import Delivery
+from .channel import RetryingChannel, backoff_delay  # backoff_delay: also imported from here
 
 #: Answers worth another try: the receiver is overloaded or briefly broken.
 RETRY_STATUSES = frozenset({408, 425, 429})
-
-
-def backoff_delay(retry: int, backoff: float, max_backoff: float, rng: random.Random) -> float:
-    """Seconds to wait before retry ``retry`` (1-based): capped doubling, half jitter."""
-    return min(max_backoff, backoff * 2 ** (retry - 1)) * rng.uniform(0.5, 1.0)
 
 
 def check_url(url: object) -> str:
@@ -81,7 +70,7 @@ class WebhookSettings:
         return settings
 
 
-class WebhookChannel:
+class WebhookChannel(RetryingChannel[bytes]):
     """Delivers events to one webhook URL; keeps the status of recent deliveries."""
 
     name = "webhook"
@@ -101,76 +90,25 @@ class WebhookChannel:
         if retries < 0 or backoff < 0 or timeout <= 0 or max_backoff < 0:
             raise ValueError("webhook retries and backoff must be >= 0, timeout > 0")
         self.url = check_url(url)
-        self.retries = retries
-        self.backoff = backoff
-        self.max_backoff = max_backoff
         self.timeout = aiohttp.ClientTimeout(total=timeout)
-        self.scheduler = scheduler
-        self.log = DeliveryLog(keep)
-        self._rng = rng or random.Random()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._closed = False
+        super().__init__(scheduler=scheduler, retries=retries, backoff=backoff, max_backoff=max_backoff, rng=rng,
+                         keep=keep)  # fmt: skip
 
     @classmethod
     def from_settings(cls, settings: "WebhookSettings", scheduler: Scheduler) -> "WebhookChannel":
         """The channel a checked config table describes."""
         return cls(settings.url, settings.retries, settings.backoff_s, scheduler=scheduler, timeout=settings.timeout_s)
 
-    # ------------------------------------------------------------ interface
-    def deliver(
-        self, event: dict[str, Any], *, key: str | None = None, on_done: DoneCallback | None = None
-    ) -> Delivery:
-        """Start delivering ``event`` (JSON-ready); returns the pending delivery."""
-        body = json.dumps(event, separators=(",", ":"), allow_nan=False).encode()
-        kind = str(event.get("kind", "event"))
-        delivery = Delivery(key or new_key(), self.name, self.url, kind, self.scheduler.wall_ms())
-        self.log.add(delivery)
-        self.scheduler.call_later(0, self._start, delivery, body, on_done)
-        return delivery
+    @property
+    def target(self) -> str:
+        """The URL every delivery is POSTed to."""
+        return self.url
 
-    def deliveries(self) -> list[dict[str, Any]]:
-        """Recent deliveries, newest first."""
-        return self.log.snapshot()
+    def _where(self) -> dict[str, Any]:
+        return {"url": self.url}
 
-    def summary(self) -> dict[str, Any]:
-        """The URL and how many deliveries are pending, delivered, failed."""
-        return {"channel": self.name, "url": self.url, **self.log.counts()}
-
-    def close(self) -> None:
-        """Stop retrying; deliveries in flight stay ``pending`` (callable from any thread)."""
-        self._closed = True
-        self.scheduler.call_later(0, self._cancel_all)
-
-    # ------------------------------------------------------------ on the loop
-    def _start(self, delivery: Delivery, body: bytes, on_done: DoneCallback | None) -> None:
-        if self._closed:
-            return
-        task = asyncio.get_running_loop().create_task(self._run(delivery, body, on_done))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    def _cancel_all(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-
-    async def _run(self, delivery: Delivery, body: bytes, on_done: DoneCallback | None) -> None:
-        for attempt in range(1, self.retries + 2):
-            if attempt > 1:
-                await asyncio.sleep(backoff_delay(attempt - 1, self.backoff, self.max_backoff, self._rng))
-            error, final = await self._attempt(delivery, body, attempt)
-            now_ms = self.scheduler.wall_ms()
-            if error is None:
-                self.log.update(delivery, now_ms, status="delivered", attempts=attempt, last_error=None)
-                break
-            last = final or attempt > self.retries
-            status = "failed" if last else "pending"
-            self.log.update(delivery, now_ms, status=status, attempts=attempt, last_error=error)
-            if last:
-                log.warning("webhook %s: delivery %s failed after %d attempts: %s", self.url, delivery.key,
-                            attempt, error)  # fmt: skip
-                break
-        if on_done is not None:
-            on_done(delivery)
+    def _prepare(self, event: dict[str, Any], key: str) -> bytes:
+        return json.dumps(event, separators=(",", ":"), allow_nan=False).encode()
 
     async def _attempt(self, delivery: Delivery, body: bytes, attempt: int) -> tuple[str | None, bool]:
         """One POST: (None, _) on success, else (why, whether it is final)."""

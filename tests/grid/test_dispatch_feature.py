@@ -8,7 +8,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from protocol.dispatch import Acknowledge, DispatchBook, DispatchDigest, DispatchUpdate, cancelled, digest
+from protocol.dispatch import Acknowledge, cancelled, DispatchDigest, DispatchUpdate
+from protocol.dispatch_book import digest, DispatchBook
 from grid.node import Inbound
 from protocol.envelopes import ask as ask_envelope
 from protocol.errors import GridError

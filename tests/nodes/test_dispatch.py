@@ -23,17 +23,15 @@ from nodes.dispatch import (
 )
 from protocol.dispatch import (
     Acknowledge,
-    Dispatch,
-    DispatchBook,
-    Enrolment,
     cancelled,
-    merge_ack,
-    merge_dispatch,
+    Dispatch,
+    Enrolment,
     modified,
     public_key_from_seed,
     sign_dispatch,
     verify_dispatch,
 )
+from protocol.dispatch_book import DispatchBook, merge_ack, merge_dispatch
 
 MIN = 60_000
 START, END = 100 * MIN, 160 * MIN

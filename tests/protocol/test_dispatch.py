@@ -16,30 +16,32 @@ from pydantic import ValidationError
 
 from protocol.dispatch import (
     Acknowledge,
+    cancelled,
+    canonical_bytes,
     Dispatch,
-    DispatchBook,
     DispatchDigest,
     DispatchRejected,
     DispatchUpdate,
     Enrolment,
+    key_id,
+    modified,
     Program,
+    public_key_from_seed,
     Response,
+    sign_dispatch,
+    verify_dispatch,
+)
+from protocol.dispatch_book import (
     ack_status,
     admit,
     admit_update,
-    cancelled,
-    canonical_bytes,
     digest,
-    key_id,
+    DispatchBook,
     merge_ack,
     merge_books,
     merge_dispatch,
     missing,
-    modified,
-    public_key_from_seed,
-    sign_dispatch,
     to_update,
-    verify_dispatch,
 )
 from protocol.errors import NotFound
 

@@ -11,23 +11,25 @@ from hypothesis import strategies as st
 from protocol.dispatch import (
     Acknowledge,
     Dispatch,
-    DispatchBook,
     DispatchDigest,
     DispatchRejected,
     Membership,
+    public_key_from_seed,
+    sign_dispatch,
+    verify_dispatch,
+)
+from protocol.dispatch_book import (
     ack_status,
     admit_update,
     digest,
+    DispatchBook,
     enrolled_in,
     merge_ack,
     merge_books,
     merge_dispatch,
     merge_member,
     missing,
-    public_key_from_seed,
-    sign_dispatch,
     to_update,
-    verify_dispatch,
     wants,
 )
 
