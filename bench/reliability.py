@@ -134,5 +134,48 @@ def run(quick: bool = False) -> dict[str, Any]:
     return figures
 
 
+def _cell(stat: dict[str, float], unit: str = " s") -> str:
+    """``median (min-max)``; a run that never agreed within its limit shows as 'not within the limit'."""
+
+    def one(value: float) -> str:
+        return "not within the limit" if value == float("inf") else f"{value:g}{unit}"
+
+    if stat["min"] == stat["max"]:
+        return one(stat["median"])
+    return f"{one(stat['median'])} ({one(stat['min'])} - {one(stat['max'])})"
+
+
+def report(f: dict[str, Any]) -> str:
+    """The reliability section of docs/benchmarks.md (the full tables are in docs/reliability.md)."""
+    rows = []
+    for key, sim_figures in f["sim"].items():
+        loss, _, ttl = key.removeprefix("loss_").partition("_ttl_")
+        label = f"{loss}% (TTL {ttl} s)" if ttl else f"{loss}%"
+        rows.append(
+            f"| {label} | {_cell(sim_figures['converge_s'])} | {_cell(sim_figures['island_s'])} "
+            f"| {_cell(sim_figures['heal_s'])} | {_cell(sim_figures['disagree_share'], '')} |"
+        )
+    procs_line = ""
+    if "procs" in f:
+        p = f["procs"]
+        procs_line = (f"\nReal processes at the default timing (heartbeat 1 s, TTL 5 s): a node paused 2 s was marked "
+                      f"stale {p['stale_during_2s_pause']} times; a killed node was marked stale "
+                      f"{p['kill_to_stale_s']} s after the kill.\n")
+    table = "\n".join(rows)
+    return f"""## Reliability
+
+Command: `python -m bench.reliability` (about {f.get('_seconds', 0):.0f} s). 20 nodes running the real gossip
+core on a simulated network and clock (heartbeat 1 s, TTL 5 s, sync 2 s); loss p drops,
+duplicates and delays p of the messages on every link; medians of several seeds (min - max).
+What each row injects and which test guards it: [reliability.md](reliability.md).
+
+| loss | agree after changes stop | islands agree during a 30 s partition | re-agree after the heal | share of samples not agreeing in the 30 s after the heal |
+|---|---|---|---|---|
+{table}
+{procs_line}
+Grid key: signing a request takes {f['keys']['sign_us']} us, checking it {f['keys']['verify_us']} us.
+"""
+
+
 if __name__ == "__main__":
     print(json.dumps(run(quick="--quick" in sys.argv), indent=2))
