@@ -14,6 +14,8 @@ from typing import Callable
 from aiohttp import web
 
 from . import dashboard, dispatch, metering
+from .chat import make as make_chat, routes as chat_routes
+from .metrics import feature as metrics
 from .model import make_model_feature
 from .node.config import NodeConfig
 from .node.feature import Feature
@@ -37,6 +39,8 @@ def specs() -> list[FeatureSpec]:
         FeatureSpec("dispatch", dispatch.make, dispatch.routes),  # demand response, audit log (grid/dispatch/)
         FeatureSpec("metering", metering.MeteringFeature.from_config, metering.routes),  # meters (grid/metering/)
         FeatureSpec("dashboard", dashboard.make, dashboard.routes),  # the page at GET / (grid/dashboard/)
+        FeatureSpec("metrics", metrics.make, metrics.routes),  # GET /metrics, Prometheus (grid/metrics/)
+        FeatureSpec("chat", make_chat, chat_routes),  # support chat routed peer to peer (grid/chat/)
     ]
 
 

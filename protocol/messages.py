@@ -14,6 +14,7 @@ from typing import Annotated
 from pydantic import Field, model_validator
 
 from .base import Message
+from .chat import Chat, ChatAck, ChatReceipt, ChatRelay, ChatTyping
 from .control import Control
 from .dispatch import Acknowledge, Dispatch, DispatchDigest, DispatchUpdate
 from .entry import MAX_INCARNATION, MAX_VERSION, Entry
@@ -100,6 +101,8 @@ MESSAGE_TYPES.update({cls.msg_type: cls for cls in (Dispatch, Acknowledge, Dispa
 MESSAGE_TYPES[MeterReading.msg_type] = MeterReading  # smart metering (protocol/metering.py)
 MESSAGE_TYPES[KeyRotation.msg_type] = KeyRotation  # grid key rotation (protocol/keyrotation.py)
 MESSAGE_TYPES[Control.msg_type] = Control  # plant and battery controls (protocol/control.py)
+# Support chat between nodes (protocol/chat.py), appended.
+MESSAGE_TYPES.update({cls.msg_type: cls for cls in (Chat, ChatReceipt, ChatTyping, ChatRelay, ChatAck)})
 
 
 def register(cls: type[Message]) -> type[Message]:

@@ -76,6 +76,13 @@ REQUIRED_ROLE: Mapping[str, Role] = MappingProxyType(
         # Gossip is a peer's job: an operator injecting entries could forge
         # other nodes' facts, so only the all-powers token may (for debugging).
         "UpdateNet": Role.ADMIN,
+        # Support chat: a household's owner chats for its own node (and reads its chats).
+        "Chat": Role.OWNER,
+        "ChatReceipt": Role.OWNER,
+        "ChatTyping": Role.OWNER,
+        # Relays and their acks are peers'; an operator forging one could speak for another node.
+        "ChatRelay": Role.ADMIN,
+        "ChatAck": Role.ADMIN,
     }
 )
 #: The role a message type not listed in :data:`REQUIRED_ROLE` needs: unknown

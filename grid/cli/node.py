@@ -13,7 +13,7 @@ import typer
 
 from protocol.gossip import GossipConfig
 
-from .. import security
+from .. import logs, security
 from ..metering import config as metering_config
 from ..model import cli as model_cli
 from ..node import NodeConfig
@@ -64,10 +64,13 @@ def node(
         Optional[list[str]], typer.Option("--device", help="Metered device ID:MAX_KWH per hour (repeatable).")
     ] = None,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
+    log_format: Annotated[
+        logs.LogFormat, typer.Option(help="text, or json: one JSON object per line (docs/observability.md).")
+    ] = logs.LogFormat.text,
     model_params: Optional[dict] = None,  # filled by with_model_options: --turbines 2 --battery-kwh 13.5 ...
 ) -> None:
     """Run one grid node until SIGINT or SIGTERM."""
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)-7s %(message)s", datefmt="%H:%M:%S")
+    logs.configure(log_level, log_format, node=name, node_id=node_id)
     try:
         features = security.with_flags(load_features(config_file), grid_key, operator, max_inflight)
     except ValueError as exc:

@@ -23,6 +23,7 @@ from protocol.errors import GridError, Overloaded, TooLarge
 from protocol.limits import MAX_BODY_BYTES
 
 from ..events import EventHub
+from ..metrics.registry import METRICS, NodeMetrics
 from ..node.commands import Inbound, Outcome, Query
 from ..node.feature import Raw
 from ..runtime import LoopReply
@@ -83,16 +84,19 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
     try:
         return await handler(request)
     except GridError as exc:
+        count_rejection(request, exc.code)
         return json_error(exc)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         code = exc.reason.lower().replace(" ", "_")
+        count_rejection(request, code)
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         return web.json_response({"error": code, "detail": exc.text}, status=exc.status, headers=headers)
     except Exception:
         # A bug, not the client's fault: say so in JSON and keep serving.
         log.exception("internal error on %s %s", request.method, request.path)
+        count_rejection(request, "internal_error")
         return web.json_response({"error": "internal_error", "detail": "see the node's log"}, status=500)
 
 
@@ -129,16 +133,26 @@ async def messaging(request: web.Request) -> web.Response:
         kind = codec.media_type(request.headers.get("Content-Type"))
         body = await read_body(request, node.gate.body_timeout_s)
         envelope = codec.decode(body, kind)
+        request.app[METRICS].message_in(envelope.message.msg_type)
         if envelope.is_peer:
             node.peers.verify(request.method, request.path_qs, body, request.headers, peer_of(request, envelope))
         else:
             node.auth.check(envelope, request.headers.get("Authorization"), client_of(request))
         outcome: Outcome = await node.call(lambda reply: Inbound(envelope, reply))
+    if outcome.status >= 400:  # refused by the actor: counted like the refusals raised here
+        count_rejection(request, (outcome.body or {}).get("error", str(outcome.status)))
     if outcome.envelope is not None:
         answer = codec.encode(outcome.envelope, kind)
         headers = node.peers.sign_answer(request.headers, answer)
         return web.Response(body=answer, status=outcome.status, content_type=kind, headers=headers)
     return web.json_response(outcome.body, status=outcome.status)
+
+
+def count_rejection(request: web.Request, code: str) -> None:
+    """Count one refused request by its error code (``grid_requests_rejected_total``)."""
+    metrics = request.app.get(METRICS)
+    if metrics is not None:
+        metrics.rejection(code)
 
 
 def client_of(request: web.Request) -> str:
@@ -220,6 +234,7 @@ def make_app(node: NodeHandle, extra_routes: list[web.RouteDef] | None = None) -
     """The node's aiohttp application; features add ``extra_routes``."""
     app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_BODY_BYTES)
     app[NODE] = node
+    app[METRICS] = NodeMetrics()  # this node's own counters and registry (GET /metrics)
     app.router.add_route("GET", "/messaging", messaging)
     app.router.add_route("POST", "/messaging", messaging)
     app.router.add_get("/state", query("state"))

@@ -97,6 +97,7 @@ class NodeActor(pykka.ThreadingActor):
         self.handlers = dict(self.linker.handlers)
         for feature in self.features:
             feature.attach(self)
+            self.transport = feature.wrap_transport(self.transport)
             for msg_type, handler in feature.handlers().items():
                 if msg_type in self.handlers:
                     raise ValueError(f"{msg_type} is handled twice (feature {feature.name})")

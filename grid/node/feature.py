@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from protocol.envelopes import Envelope
 
+from ..transport.base import Transport
 from .commands import Outcome
 
 if TYPE_CHECKING:
@@ -44,6 +45,11 @@ class Feature:
     def attach(self, node: "NodeActor") -> None:
         """Called once, in the actor thread, before any other hook."""
         self.node = node
+
+    def wrap_transport(self, transport: Transport) -> Transport:
+        """Put something in front of the node's transport (counting, tracing); called once
+        before the node sends anything. Return ``transport`` itself to leave it alone."""
+        return transport
 
     def start(self) -> None:
         """The node is up (store open, siblings restored)."""

@@ -7,6 +7,7 @@
 
 import { getJson, keepLive, token } from "./api.js";
 import { stepChart } from "./charts.js";
+import { ChatPanel } from "./chat.js";
 import { DispatchPanel } from "./dispatch.js";
 import { GridMap } from "./map.js";
 import { AlertsPanel, MeterPanel } from "./meter.js";
@@ -25,6 +26,7 @@ const map = new GridMap($("map"), $("map-tip"), $("islands"));
 const dispatches = new DispatchPanel();
 const alerts = new AlertsPanel();
 const meter = new MeterPanel(() => alerts.load());
+const chat = new ChatPanel(() => S.grid?.nodes);
 
 class Unauthorized extends Error {}
 
@@ -109,6 +111,7 @@ async function loadFeatures() {
   await Promise.all([
     has("dispatch") ? dispatches.load(S.state.id) : null,
     has("metering") ? meter.load() : null,
+    has("chat") ? chat.load() : null,
   ]);
 }
 
@@ -134,6 +137,8 @@ function onEvent(kind, data) {
     alerts.onEvent(data);
   } else if (kind === "meter") {
     meterSoon();
+  } else if (kind.startsWith("chat")) {
+    chat.onEvent(kind, data);
   }
 }
 
@@ -147,7 +152,7 @@ const MODES = {
 function start() {
   setupOperator(() => reloadAll().catch(() => {}));
   keepLive({
-    kinds: ["state", "dispatch", "alert", "meter"],
+    kinds: ["state", "dispatch", "alert", "meter", "chat", "chat_receipt", "chat_typing"],
     onEvent,
     onOpen: () => reloadAll().catch(() => {}),
     poll: reloadAll,
