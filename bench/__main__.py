@@ -40,12 +40,13 @@ def main(argv: list[str]) -> int:
         figures["_seconds"] = round(time.perf_counter() - started, 1)
         print(json.dumps(figures, indent=1, default=str), flush=True)
         results[name] = figures
+        if not quick:  # keep what is measured even if a later module fails
+            results["_machine"] = machine()
+            results["_date"] = time.strftime("%Y-%m-%d")
+            RESULTS.write_text(json.dumps(results, indent=1, default=str) + "\n")
     if quick:
         print("quick run: docs/benchmarks.md left as it was")
         return 0
-    results["_machine"] = machine()
-    results["_date"] = time.strftime("%Y-%m-%d")
-    RESULTS.write_text(json.dumps(results, indent=1, default=str) + "\n")
     REPORT.write_text(render(results))
     print(f"wrote {REPORT.relative_to(ROOT)}")
     return 0

@@ -67,6 +67,8 @@ class LocalGrid:
     scheduler: Scheduler
     services: dict[str, NodeService] = field(default_factory=dict)
     observers: list[Observer] = field(default_factory=list)
+    #: Serve every node's HTTP endpoint (its port must be free) even when nodes talk in memory.
+    listen: bool = False
 
     @classmethod
     def in_memory(cls, observers: list[Observer] | None = None) -> "LocalGrid":
@@ -90,7 +92,7 @@ class LocalGrid:
 
     @property
     def serve_http(self) -> bool:
-        return isinstance(self.base_transport, HttpTransport)
+        return self.listen or isinstance(self.base_transport, HttpTransport)
 
     async def add(self, config: NodeConfig) -> NodeService:
         """Start one node."""

@@ -148,8 +148,9 @@ class Linker:
         msg: RemoveSibling = env.message  # type: ignore[assignment]
         me = self.actor.config.id
         if env.is_peer:
-            # A sibling unlinking itself from us: only the sibling itself may say so.
-            if msg.sibling_id != me or env.return_id not in self.core.siblings:
+            # A sibling unlinking itself from us names itself, like AddSibling's Ask does;
+            # only that sibling may say so.
+            if msg.sibling_id != env.return_id or env.return_id not in self.core.siblings:
                 raise Forbidden("a peer may only remove its own link", code="not_a_sibling")
             self._unlink(env.return_id)
             return Outcome(202, {"status": "unlinked", "sibling": env.return_id})
