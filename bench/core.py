@@ -262,4 +262,18 @@ condition, so nothing polls. Throughput: a lean keep-alive load generator
 (`bench/load.py`, 32 connections, one request in flight each) against a real
 `python -m grid.app` process and against `bench/bare.py`, a handler that reads and
 parses the body and answers 202, in the same run.
+
+Goals not met, and why (measured with `py-spy` and the pure core on the same graph):
+
+- The 1,000-node burst needs 2.4 million entry deliveries for the 1 million that
+  are needed (the same entry reaches a node over several links), which costs the
+  pure gossip core about 3.6 s on one core; 1,000 pykka threads add context switches
+  and GIL hand-offs on top. A 50 ms GIL switch interval for in-process grids took the
+  burst from about 20 s to the figure above. What would close the gap: fewer actor
+  threads per process, or lazy pushes (digests first) on redundant links.
+- Throughput: a node request crosses from the event loop to the node's actor thread
+  and back (the two contend for the GIL), is checked against the operator tokens,
+  and is written to SQLite before the 202 (about a tenth of the samples), where the
+  bare handler only parses. The ratio was 0.91 early in the project, before the
+  feature hooks, roles, metrics and flow limits joined the request path.
 """
