@@ -115,7 +115,7 @@ async def test_replayed_unlink_cannot_cut_a_relinked_sibling(session) -> None:
     b = await start_node(node_config("B", "2", keys=(K1,), token="t2"))
     try:
         await link(session, a, b, "t1")
-        unlink = tell(RemoveSibling(sibling_id="1"), return_id="2")
+        unlink = tell(RemoveSibling(sibling_id="2"), return_id="2")  # B unlinking itself names itself
         body, headers = signed(unlink)  # what B would send: captured on the wire
         assert (await post(session, a.config.address, body, headers))[0] == 202
         assert await siblings(a) == []
