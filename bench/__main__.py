@@ -18,7 +18,7 @@ from typing import Any
 from .common import ROOT, machine
 
 #: Benchmark modules in report order (each bench/<name>.py).
-MODULES = ["core", "day", "meter", "dispatch", "chat", "scale", "reliability"]
+MODULES = ["core", "sweep", "day", "meter", "dispatch", "chat", "scale", "reliability"]
 RESULTS = ROOT / "docs" / "benchmarks.json"
 REPORT = ROOT / "docs" / "benchmarks.md"
 
