@@ -128,7 +128,7 @@ class ChatFeature(Feature):
     # ---------------------------------------------------------------- operator messages
     def _on_chat(self, env: Envelope) -> Outcome:
         chat: Chat = env.message  # type: ignore[assignment]
-        self._operator_only(env, chat.sender)
+        self._speaks_for_itself(chat.sender)
         peer = self._peer(chat.to)
         if chat.chat_id is not None and (held := self.store.find(peer, "out", chat.chat_id)) is not None:
             return Outcome(200, {"status": "unchanged", "chatId": chat.chat_id, "seq": held["seq"], "to": peer})
@@ -150,7 +150,7 @@ class ChatFeature(Feature):
 
     def _on_read_mark(self, env: Envelope) -> Outcome:
         mark: ChatReceipt = env.message  # type: ignore[assignment]
-        self._operator_only(env, mark.sender)
+        self._speaks_for_itself(mark.sender)
         if mark.delivered or mark.epoch:
             raise BadMessage("an operator marks chats read (chatId or read); the node says what was delivered",
                              code="node_field")  # fmt: skip
@@ -175,17 +175,14 @@ class ChatFeature(Feature):
 
     def _on_typing(self, env: Envelope) -> Outcome:
         signal: ChatTyping = env.message  # type: ignore[assignment]
-        self._operator_only(env, signal.sender)
+        self._speaks_for_itself(signal.sender)
         peer = self._peer(signal.to)
         item = signal.model_copy(update={"sender": self.me, "at": self.node.scheduler.wall_ms()})
         self.comebacks.first_look(peer)
         sent = self._originate(item, key=f"typing:{peer}")
         return Outcome(202, {"status": "accepted" if sent else "not_sent", "to": peer, "typing": signal.typing})
 
-    def _operator_only(self, env: Envelope, sender: str | None) -> None:
-        if env.is_peer:
-            raise Forbidden("nodes exchange chats as ChatRelay; this comes from an operator",
-                            code="not_a_peer_message")  # fmt: skip
+    def _speaks_for_itself(self, sender: str | None) -> None:
         if sender not in (None, self.me):
             raise Forbidden(f"this is node {self.me}; it speaks only for itself", code="not_this_node")
 

@@ -33,7 +33,7 @@ from typing import Any
 from nodes.market import manual_offer
 from nodes.metering import HOUR_MS, Alert, AlertKey, IngestResult, MeterError, MeterLedger, Reading
 from protocol.envelopes import Envelope
-from protocol.errors import Conflict, Forbidden, NotFound, Overloaded
+from protocol.errors import Conflict, NotFound, Overloaded
 from protocol.metering import MeterReading
 
 from ..node.commands import Outcome
@@ -152,8 +152,6 @@ class MeteringFeature(Feature):
 
     def _on_reading(self, env: Envelope) -> Outcome:
         """A ``MeterReading`` envelope: one reading, answered with its fate."""
-        if env.is_peer:
-            raise Forbidden("MeterReading comes from this node's own meters", code="not_a_peer_message")
         assert isinstance(env.message, MeterReading)
         (result,) = self.ingest([wire.to_reading(env.message)])
         if result.status == "conflict":

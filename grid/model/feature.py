@@ -28,7 +28,6 @@ from nodes.prosumer import ProsumerModel
 from protocol.control import Control
 from protocol.entry import watts_to_kw
 from protocol.envelopes import Envelope
-from protocol.errors import Forbidden
 
 from ..clock import SimClock, iso
 from ..node import report
@@ -139,8 +138,6 @@ class ModelFeature(Feature):
         return {"Control": self._control}
 
     def _control(self, env: Envelope) -> Outcome:
-        if env.is_peer:
-            raise Forbidden("Control comes from this node's operator", code="not_a_peer_message")
         control: Control = env.message  # type: ignore[assignment]
         apply_control(self.model, control)
         log.info("%s: control %s", self.node.config.name, control.given())

@@ -155,6 +155,10 @@ class NodeActor(pykka.ThreadingActor):
             raise Forbidden(f"only siblings may Ask {msg.msg_type}", code="not_a_sibling")
         if env.env_type == "Response" and msg.msg_type != "AddSibling":
             raise Conflict(f"no {msg.msg_type} request is waiting for a response", code="unexpected_response")
+        if env.is_peer and not msg.from_peers and msg.msg_type != "AddSibling":
+            # One rule for every operator-only type (readings, controls, dispatches, chats, keys):
+            # another node may not send it, not even as an Ask.
+            raise Forbidden(f"{msg.msg_type} comes from an operator, never from another node", code="not_a_peer_message")
         if isinstance(msg, UpdateNet):
             return self._update_net(env, msg)
         if isinstance(msg, SyncGrid):
@@ -185,8 +189,6 @@ class NodeActor(pykka.ThreadingActor):
         return Outcome(202, {"status": "syncing", "round": round_id, "siblings": len(self.core.siblings)})
 
     def _update_energy(self, env: Envelope, msg: UpdateEnergy) -> Outcome:
-        if env.is_peer:
-            raise Forbidden("UpdateEnergy comes from this node's own operator or meter", code="not_a_peer_message")
         if self.config.kind != "manual":
             # Its model publishes the readings; a typed one would be overwritten at the next step.
             raise Conflict(f"a {self.config.kind} node takes its values from its model", code="model_node")

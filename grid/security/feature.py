@@ -15,7 +15,7 @@ import logging
 from typing import Any
 
 from protocol.envelopes import Envelope
-from protocol.errors import BadMessage, Conflict, Forbidden, NotFound
+from protocol.errors import BadMessage, Conflict, NotFound
 from protocol.keyring import KeyringError
 from protocol.keyrotation import KeyRotation
 
@@ -50,8 +50,6 @@ class SecurityFeature(Feature):
 
     def rotate(self, env: Envelope) -> Outcome:
         """Apply one KeyRotation from an operator (the HTTP layer checked the manager role)."""
-        if env.is_peer:
-            raise Forbidden("KeyRotation comes from this node's operator, never from a peer", code="not_a_peer_message")
         msg: KeyRotation = env.message  # type: ignore[assignment]
         try:
             if msg.action == "install":

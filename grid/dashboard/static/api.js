@@ -20,9 +20,8 @@ function headers(extra = {}) {
   return kept ? { ...extra, Authorization: kept } : extra;
 }
 
-/** GET a JSON endpoint: {status, body} (body null when it is not JSON). Network errors throw. */
-export async function getJson(path) {
-  const response = await fetch(path, { headers: headers({ Accept: "application/json" }), cache: "no-store" });
+/** {status, body} of a response; body is null when it is not JSON. */
+async function answer(response) {
   let body = null;
   try {
     body = await response.json();
@@ -30,6 +29,12 @@ export async function getJson(path) {
     body = null;
   }
   return { status: response.status, body };
+}
+
+/** GET a JSON endpoint: {status, body} (body null when it is not JSON). Network errors throw. */
+export async function getJson(path) {
+  const response = await fetch(path, { headers: headers({ Accept: "application/json" }), cache: "no-store" });
+  return answer(response);
 }
 
 /** Send one operator message (a Tell) to /messaging: {status, body}. */
@@ -41,13 +46,7 @@ export async function tell(msgType, msg) {
     body: JSON.stringify(envelope),
     cache: "no-store",
   });
-  let body = null;
-  try {
-    body = await response.json();
-  } catch {
-    body = null;
-  }
-  return { status: response.status, body };
+  return answer(response);
 }
 
 /** Whether a read answer means "this feature does not run here" (the panel stays hidden). */
