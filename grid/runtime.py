@@ -1,17 +1,25 @@
-"""Bridges between actor threads and the asyncio event loop.
+"""Bridges between node actors and the asyncio event loop.
 
-Actors run in pykka threads; HTTP and timers live on one asyncio loop. The
-rules (DESIGN section 8): actors never block on actors, and nothing awaits a
-pykka future on the loop. Results travel back through :class:`Reply` objects
-and timers through a :class:`Scheduler`, both safe to call from any thread.
+HTTP and timers live on one asyncio loop. Node actors are pykka actors that
+either run on that loop (:class:`LoopActor`, what every node service uses) or
+on a thread of their own (a bare ``ThreadingActor``, which tests drive from
+their own thread). The rules (DESIGN section 8): actors never block on
+actors, and nothing awaits a pykka future on the loop. Results travel back
+through :class:`Reply` objects and timers through a :class:`Scheduler`, both
+safe to call from any thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import gc
 import sys
+import threading
 import time
 from typing import Any, Callable, Protocol
+
+import pykka
 
 
 class Reply(Protocol):
@@ -31,7 +39,10 @@ class LoopReply:
         self.future: asyncio.Future[Any] = loop.create_future()
 
     def send(self, value: Any) -> None:
-        self._loop.call_soon_threadsafe(_settle, self.future, value)
+        if on_loop_thread(self._loop):
+            _settle(self.future, value)  # an actor hosted on this loop: no hop
+        else:
+            self._loop.call_soon_threadsafe(_settle, self.future, value)
 
 
 def _settle(future: asyncio.Future[Any], value: Any) -> None:
@@ -79,6 +90,9 @@ class LoopScheduler:
     def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> None:
         if self.loop.is_closed():
             return
+        if on_loop_thread(self.loop):
+            self.loop.call_later(delay, _guarded, fn, args)
+            return
         try:
             self.loop.call_soon_threadsafe(self.loop.call_later, delay, _guarded, fn, args)
         except RuntimeError:
@@ -92,21 +106,127 @@ def _guarded(fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         pass
 
 
-#: GIL switch interval for processes running many node actors (see below).
-MANY_ACTORS_SWITCH_INTERVAL_S = 0.05
+def freeze_heap() -> None:
+    """Leave everything alive now out of future garbage collections (``gc.freeze``).
 
-
-def tune_for_many_actors(interval_s: float = MANY_ACTORS_SWITCH_INTERVAL_S) -> float:
-    """Lengthen the GIL switch interval; returns the previous one.
-
-    With hundreds of actor threads runnable at once (a burst in a large
-    in-process grid), every thread waiting for the GIL wakes each switch
-    interval (5 ms by default) to ask for it, and those wake-ups cost more
-    than the work. Handing the GIL over every 50 ms instead cut a 1,000-node
-    burst several times over (docs/benchmarks.md). A process that serves one
-    node has one busy actor thread and gains nothing, so only the in-process
-    grid runners call this.
+    A large in-process grid holds millions of long-lived objects (every
+    node's view of every other); each full collection walks all of them, and
+    in a 1,000-node burst those walks cost a quarter of the time. Call this
+    once the grid is built and linked; :func:`thaw_heap` when it is gone.
+    Objects frozen here are still freed by reference counting when dropped.
     """
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(interval_s)
-    return previous
+    gc.collect()
+    gc.freeze()
+
+
+def thaw_heap() -> None:
+    """Undo :func:`freeze_heap`: frozen objects are collected normally again."""
+    gc.unfreeze()
+
+
+# ----------------------------------------------------------------------------- actors on the loop
+def on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether the caller runs inside ``loop`` (and may touch it directly)."""
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:  # an actor thread, a test's thread: no loop running here
+        return False
+
+
+#: Messages one actor handles before the loop serves others (fairness, like an
+#: actor dispatcher's "throughput" setting).
+LOOP_ACTOR_BATCH = 64
+
+
+class _Yield(BaseException):
+    """Leaves pykka's receive loop when the mailbox is empty or the batch is used up.
+
+    A BaseException on purpose: pykka's loop only catches ``Exception`` around
+    the handler, and the mailbox is read outside that ``try``.
+    """
+
+
+class _LoopInbox:
+    """A mailbox that schedules its actor on the loop when a message arrives."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, run: Callable[[], None]) -> None:
+        self._loop = loop
+        self._run = run
+        self._queue: collections.deque[Any] = collections.deque()
+        self._lock = threading.Lock()
+        self._scheduled = True  # until the actor has started (see LoopActor._start_actor_loop)
+        self.budget = 0
+
+    def put(self, envelope: Any, /) -> None:
+        with self._lock:
+            self._queue.append(envelope)
+            if self._scheduled:
+                return
+            self._scheduled = True
+        self.schedule()
+
+    def schedule(self) -> None:
+        """Ask the loop to run the actor soon (from any thread)."""
+        if on_loop_thread(self._loop):
+            self._loop.call_soon(self._run)
+        elif not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._run)
+
+    def get(self) -> Any:
+        with self._lock:
+            if not self._queue or self.budget <= 0:
+                self._scheduled = bool(self._queue)
+                raise _Yield
+            self.budget -= 1
+            return self._queue.popleft()
+
+    def empty(self) -> bool:
+        return not self._queue
+
+
+class LoopActor(pykka.Actor):
+    """A pykka actor whose messages are handled on an asyncio loop, one at a time.
+
+    One thread per actor is what :class:`pykka.ThreadingActor` gives; with
+    hundreds of actors in one process, waking those threads and handing the
+    GIL between them cost more than the work itself, and every HTTP request
+    paid a hop from the loop thread to the actor's thread and back. A loop
+    actor is scheduled on the loop when its mailbox gets a message and then
+    handles up to :data:`LOOP_ACTOR_BATCH` messages in order, so an actor
+    still sees one message at a time and the loop stays fair to HTTP and to
+    the other actors. The receive loop itself is pykka's (replies, failures
+    and stops behave exactly as for a threading actor).
+
+    Start it from the loop's thread (it binds to the running loop). Its
+    handlers must not block: the blocking calls they make are short local
+    writes (SQLite in WAL mode). Asking it and waiting on the loop's thread
+    would deadlock, as awaiting any pykka future on the loop would.
+    """
+
+    def _create_actor_inbox(self) -> Any:  # type: ignore[override]
+        self._loop = asyncio.get_running_loop()
+        return _LoopInbox(self._loop, self._run_batch)
+
+    @staticmethod
+    def _create_future() -> pykka.Future[Any]:
+        return pykka.ThreadingFuture()
+
+    def _start_actor_loop(self) -> None:
+        self._loop.call_soon(self._first_run)
+
+    def _first_run(self) -> None:
+        self._actor_loop_setup()  # on_start, before any message
+        self._run_batch()
+
+    def _run_batch(self) -> None:
+        inbox: _LoopInbox = self.actor_inbox  # type: ignore[assignment]
+        inbox.budget = LOOP_ACTOR_BATCH
+        try:
+            self._actor_loop_running()
+        except _Yield:
+            if inbox._scheduled:  # more mail than one batch: come back after the others
+                inbox.schedule()
+            return
+        inbox.budget = sys.maxsize
+        self._actor_loop_teardown()  # stopped: answer whatever is left
+

@@ -17,7 +17,7 @@ from .events import EventHub
 from .features import build_features, feature_routes
 from .http import NodeHandle, make_app
 from .http.auth import OperatorAuth
-from .node import Leave, NodeActor, NodeConfig, Observer
+from .node import Leave, LoopNodeActor, NodeConfig, Observer
 from .runtime import LoopReply, Scheduler
 from .security import InflightGate, security_of
 from .transport.base import Transport
@@ -58,7 +58,7 @@ class NodeService:
 
     def start_actor(self) -> None:
         """Start the node actor (no HTTP)."""
-        self.actor = NodeActor.start(
+        self.actor = LoopNodeActor.start(
             self.config, self.transport, self.scheduler, self.observers,
             dev_mode=self.peers.is_open, features=self.features, events=self.events,
         )  # fmt: skip

@@ -22,7 +22,7 @@ from protocol.errors import BadMessage, Conflict, Forbidden, GridError, NotFound
 from protocol.gossip import GossipCore, Send
 from protocol.messages import SyncGrid, UpdateEnergy, UpdateNet
 
-from ..runtime import Scheduler
+from ..runtime import LoopActor, Scheduler
 from ..store import NodeStore
 from ..transport.base import Transport
 from . import report
@@ -94,6 +94,9 @@ class NodeActor(pykka.ThreadingActor):
         self._after_change([])
 
     def _attach_features(self) -> None:
+        # Hooks on the path of every message: call only the features that override them.
+        self._view_watchers = [f for f in self.features if _overrides(f, "on_view_change")]
+        self._curtailers = [f for f in self.features if _overrides(f, "curtailment_w")]
         self.handlers = dict(self.linker.handlers)
         for feature in self.features:
             feature.attach(self)
@@ -248,7 +251,7 @@ class NodeActor(pykka.ThreadingActor):
         change of curtailment can be re-applied by :meth:`refresh_reading`.
         """
         self.reading = (production_w, consumption_w)
-        shed = sum(feature.curtailment_w(consumption_w) for feature in self.features)
+        shed = sum([feature.curtailment_w(consumption_w) for feature in self._curtailers]) if self._curtailers else 0
         published = max(0, consumption_w - shed)
         me = self.core.me
         if (me.production_w, me.consumption_w) != (production_w, published) or fields:
@@ -278,8 +281,9 @@ class NodeActor(pykka.ThreadingActor):
         if changed:
             for observer in self.observers:
                 observer(self.core, changed)
-            for feature in self.features:
-                feature.on_view_change(changed)
+            if len(changed) > 1 or changed[0] != self.core.origin:  # news from peers, not our own reading
+                for feature in self._view_watchers:
+                    feature.on_view_change(changed)
         if self.core.pending and not self._flush_due:
             self._flush_due = True
             window = self.config.flush_window_s
@@ -340,3 +344,17 @@ class NodeActor(pykka.ThreadingActor):
         log.info("%s left the grid", self.config.name)
         if message.reply is not None:
             message.reply.send(True)
+
+
+def _overrides(feature: Feature, hook: str) -> bool:
+    """Whether ``feature`` does something in ``hook`` (the base class's does nothing)."""
+    return getattr(type(feature), hook) is not getattr(Feature, hook)
+
+
+class LoopNodeActor(LoopActor, NodeActor):
+    """A node actor hosted on the event loop (see :class:`grid.runtime.LoopActor`).
+
+    What node services run: no thread per node, and no hop between the HTTP
+    handler and the node. The plain :class:`NodeActor` keeps a thread of its
+    own, for tests that drive a node from their own thread without a loop.
+    """

@@ -28,7 +28,7 @@ from protocol.faults import FaultPlan
 from ..demo import pick_port
 from ..network import LocalGrid
 from ..node import Inbound, NodeConfig, Observer, Query
-from ..runtime import LoopReply, LoopScheduler, tune_for_many_actors
+from ..runtime import LoopReply, LoopScheduler
 from ..security import Secret
 from ..transport.chaos import ChaosTransport
 from ..transport.http import HttpTransport
@@ -68,7 +68,6 @@ class InProcessDriver:
         self.clock: dict[str, Any] = {}
 
     async def open(self, nodes: list[PlannedNode], clock: dict[str, Any]) -> None:
-        tune_for_many_actors()  # every node is an actor thread of this process
         loop = asyncio.get_running_loop()
         scheduler = LoopScheduler(loop)
         inner: Any = HttpTransport(loop) if self.http else MemoryTransport()
