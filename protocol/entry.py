@@ -65,6 +65,11 @@ class Entry(BaseModel):
         return self.production_w - self.consumption_w
 
     @cached_property
+    def counted_w(self) -> int:
+        """What this entry adds to the grid net when it counts: its net if alive, else 0."""
+        return self.production_w - self.consumption_w if self.status == "alive" else 0
+
+    @cached_property
     def stamp(self) -> int:
         """``(incarnation, version)`` as one int: a greater stamp is a newer entry."""
         return stamp_of(self.incarnation, self.version)
@@ -80,16 +85,22 @@ class Entry(BaseModel):
     def evolve(self, **changes: Any) -> "Entry":
         """A copy with ``changes`` applied, trusted (no validation), stamp recomputed.
 
-        Use this, never ``model_copy``, which would copy the cached properties.
+        Use this, never ``model_copy`` alone, which would keep the cached
+        properties (the stamp!) of the original.
         """
-        fields = type(self).model_fields
-        data = {k: v for k, v in self.__dict__.items() if k in fields}  # drops cached properties
-        data.update(changes)
-        return Entry.model_construct(**data)
+        copy = self.model_copy(update=changes)  # a shallow copy: several times faster than model_construct
+        cached = copy.__dict__
+        for name in _CACHED:
+            cached.pop(name, None)
+        return copy
 
     def to_wire(self) -> dict:
         """The camelCase dict sent inside ``UpdateNet``."""
         return self.model_dump(by_alias=True, mode="json", exclude_none=True)
+
+
+#: Entry's cached properties, which a copy must compute afresh.
+_CACHED = tuple(name for name, value in vars(Entry).items() if isinstance(value, cached_property))
 
 
 def stamp_of(incarnation: int, version: int) -> int:

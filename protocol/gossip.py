@@ -9,9 +9,11 @@ Rules (theory of operation)
    ``(incarnation, version)``. Merging keeps the newer entry, so merge is
    commutative, associative and idempotent: loss, duplication and reordering
    of messages can delay agreement but never double-count.
-3. For each sibling the core remembers the newest entry that sibling is known
-   to have: because the sibling sent it, listed it in a digest, or we sent it
-   (optimistically; a delivery failure forgets that knowledge).
+3. For each sibling the core remembers which entry of each origin that
+   sibling is known to have: because the sibling sent it or listed it in a
+   digest. Only what changed since the last push is pushed, and that is
+   always newer than anything pushed before, so what we sent needs no record;
+   what a sibling sent us stops us sending it straight back.
 4. Push: entries that changed since the last :meth:`GossipCore.flush` are
    sent in one ``UpdateNet`` per sibling, only those the sibling is not known
    to have. The caller decides how long a window to coalesce over, so a burst
@@ -34,6 +36,8 @@ messages to send as :class:`Send` effects.
 from __future__ import annotations
 
 import hashlib
+import itertools
+import operator
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from random import Random
@@ -56,6 +60,11 @@ class GossipConfig:
       (diameter x hop latency), with margin for pauses; 5 x heartbeat_s by default.
     - ``sync_interval_s``: how often a node offers its digest to a sibling.
     - ``forget_after_s``: when stale entries and tombstones are dropped.
+
+    Ages travel with entries only when some entry is older than 1% of the
+    TTL (:attr:`fresh_ms`; 50 ms by default): computing them is per-entry work
+    on the hot path, and an age below that resolution changes no liveness
+    verdict. Each hop may so round an age down by at most that much.
     """
 
     heartbeat_s: float = 1.0
@@ -64,9 +73,23 @@ class GossipConfig:
     forget_after_s: float = 3600.0
     max_batch: int = MAX_ENTRIES
 
+    @property
+    def fresh_ms(self) -> float:
+        """News younger than this travels without an age (see :meth:`GossipCore._ages`)."""
+        return self.ttl_s * 1000 * FRESH_SHARE_OF_TTL
 
-#: News younger than this travels without an age (see :meth:`GossipCore._ages`).
-FRESH_MS = 50
+
+#: What an entry adds to the grid net (see :attr:`Entry.counted_w`), as a C-level getter.
+_COUNTED = operator.attrgetter("counted_w")
+
+#: The age resolution as a share of the TTL.
+FRESH_SHARE_OF_TTL = 0.01
+
+
+def _split(stamps: dict[str, int], size: int) -> list[dict[str, int]]:
+    """``stamps`` cut into dicts of at most ``size`` items, in order."""
+    items = list(stamps.items())
+    return [dict(items[i : i + size]) for i in range(0, len(items), size)]
 
 
 class Send(NamedTuple):
@@ -95,15 +118,20 @@ class GossipCore:
 
     def __post_init__(self) -> None:
         self.view: dict[str, Entry] = {self.me.origin: self.me}
+        #: origin -> stamp of its entry in the view (the hot path compares ints, not entries)
+        self.stamps: dict[str, int] = {self.me.origin: self.me.stamp}
         self.learned_at: dict[str, float] = {self.me.origin: self.now}
         self.siblings: dict[str, Sibling] = {}
-        # sibling -> origin -> stamp of the newest entry that sibling is known to have
+        # sibling -> origin -> stamp it showed us (sent or listed in a digest) since our last push
         self.known: dict[str, dict[str, int]] = {}
         self.pending: set[str] = set()
+        #: The earliest learned_at among pending entries (inf when none).
+        self._pending_since = float("inf")
         self.stale: set[str] = set()
         self.net_w = self.me.net_w if self.me.status == "alive" else 0
         self.needs_sync: set[str] = set()
         self._ttl_ms = self.config.ttl_s * 1000
+        self._fresh_ms = self.config.fresh_ms
         self._rounds: OrderedDict[str, None] = OrderedDict()
 
     # ------------------------------------------------------------------ own entry
@@ -168,20 +196,56 @@ class GossipCore:
     # ------------------------------------------------------------------ receiving
     def receive_update(self, sender: str, update: UpdateNet, now: float) -> list[str]:
         """Merge an ``UpdateNet``; returns the origins whose entry changed."""
-        # The hot loop of the whole system: per entry, one compare and a dict write.
+        # The hot path of the whole system: in a burst most entries are news we
+        # already have. Per entry: read (origin, stamp) once, one dict lookup,
+        # one int compare; everything after that touches only the news.
+        entries = update.entries
+        incoming = update.stamps
+        if len(incoming) < len(entries):  # one origin twice (only a peer in error sends that)
+            return self._merge_one_by_one(sender, update, now)
         known = self.known.get(sender)
-        if known is None:
-            known = {}  # not a sibling (any more): facts are still facts
+        if known is not None:
+            known.update(incoming)  # the sender has these: no need to send them back
+        stamps = self.stamps
+        ours = stamps.get
+        origins = [o for o, s in incoming.items() if s > ours(o, -1)]
+        if not origins:
+            return []
+        if self.me.origin in origins or not self.stale.isdisjoint(origins):
+            return self._merge_one_by_one(sender, update, now)
+        news = list(map(dict(zip(incoming, entries)).__getitem__, origins))
+        if update.ages_ms:
+            age_of = dict(zip(incoming, update.ages_ms))
+            ages = list(map(age_of.__getitem__, origins))
+            if max(ages) > self._ttl_ms:
+                return self._merge_one_by_one(sender, update, now)
+            learned = dict(zip(origins, [now - a / 1000.0 for a in ages]))
+            earliest = min(learned.values())
+        else:
+            learned = dict.fromkeys(origins, now)
+            earliest = now
+        # The common case (news about others, nothing stale): install in bulk.
+        view = self.view
+        olds = filter(None, map(view.get, origins))
+        self.net_w += sum(map(_COUNTED, news)) - sum(map(_COUNTED, olds))
+        view.update(zip(origins, news))
+        stamps.update(zip(origins, map(incoming.__getitem__, origins)))
+        self.learned_at.update(learned)
+        self.pending.update(origins)
+        if earliest < self._pending_since:
+            self._pending_since = earliest
+        return origins
+
+    def _merge_one_by_one(self, sender: str, update: UpdateNet, now: float) -> list[str]:
+        """The careful path: stale entries, news about ourselves, one origin twice."""
         changed: list[str] = []
-        view, me = self.view, self.me.origin
-        ages = update.ages_ms or (0,) * len(update.entries)
-        for entry, age_ms in zip(update.entries, ages):
-            origin, stamp = entry.origin, entry.stamp
-            if stamp > known.get(origin, -1):
-                known[origin] = stamp
-            current = view.get(origin)
-            if current is not None and stamp <= current.stamp:
-                continue  # the common case in a burst: news we already have
+        me, ours = self.me.origin, self.stamps.get
+        known = self.known.get(sender, {})
+        for entry, age_ms in zip(update.entries, update.ages_ms or itertools.repeat(0)):
+            origin = entry.origin
+            known[origin] = max(known.get(origin, -1), entry.stamp)
+            if entry.stamp <= ours(origin, -1):
+                continue  # news we have (or had earlier in this very message)
             if origin == me:
                 self._refute(entry, now)
                 continue
@@ -189,7 +253,8 @@ class GossipCore:
             if age_ms > self._ttl_ms:  # it arrives already stale: never count it
                 self._account(entry, None)
                 self.stale.add(origin)
-            changed.append(origin)
+            if origin not in changed:
+                changed.append(origin)
         return changed
 
     def receive_digest(self, sender: str, sync: SyncGrid, now: float) -> list[Send]:
@@ -198,11 +263,11 @@ class GossipCore:
         if sender in self.siblings:
             self.known[sender] = dict(digest)
         sends: list[Send] = []
-        missing = [e for o, e in self.view.items() if e.stamp > digest.get(o, -1)]
+        missing = {o: s for o, s in self.stamps.items() if s > digest.get(o, -1)}
         if missing:
             sends.extend(self._batches(sender, missing, self._ages(missing, now)))
-        view = self.view
-        if not sync.reply and any(s > (view[o].stamp if o in view else -1) for o, s in digest.items()):
+        ours = self.stamps.get
+        if not sync.reply and any(s > ours(o, -1) for o, s in digest.items()):
             sends.append(Send(sender, SyncGrid(digest=self.digest(), reply=True)))
         if sync.round is not None:
             sends.extend(self.join_round(sync.round, exclude=sender))
@@ -220,36 +285,46 @@ class GossipCore:
         """One ``UpdateNet`` per sibling with the changed entries it lacks."""
         if not self.pending:
             return []
-        changed = [self.view[o] for o in self.pending if o in self.view]
-        self.pending.clear()
-        ages = self._ages(changed, now)
+        stamps = self.stamps
+        origins = self.pending & stamps.keys()  # a forgotten origin has nothing to send
+        changed = dict(zip(origins, map(stamps.__getitem__, origins)))
+        self.pending = set()
+        # Ages only matter at the scale of the TTL: skip them when all news is fresh.
+        ages = self._ages(changed, now) if now - self._pending_since > self._fresh_ms / 1000 else None
+        self._pending_since = float("inf")
         sends: list[Send] = []
         for sibling_id, known in self.known.items():
-            fresh = [e for e in changed if e.stamp > known.get(e.origin, -1)]
+            if known:
+                # Leave out what the sibling showed us since the last push, at our version.
+                shown = known.get
+                fresh = {o: s for o, s in changed.items() if s != shown(o)}
+                known.clear()  # only news is pushed, and news is newer than all of this
+            else:
+                fresh = changed  # shared by the messages to several siblings: read only
             if fresh:
                 sends.extend(self._batches(sibling_id, fresh, ages))
         return sends
 
-    def _ages(self, entries: list[Entry], now: float) -> dict[str, int] | None:
-        """Age in ms of each entry, or None when all are fresher than ``FRESH_MS``.
+    def _ages(self, origins: Iterable[str], now: float) -> dict[str, int] | None:
+        """Age in ms of each origin's entry, or None when all are fresher than ``fresh_ms``.
 
         Ages only matter at the scale of the TTL (seconds); leaving them out
         for fresh news saves work on the hot path of a burst.
         """
         learned_at = self.learned_at
-        ages = {e.origin: max(0, int((now - learned_at[e.origin]) * 1000)) for e in entries}
-        return ages if any(age > FRESH_MS for age in ages.values()) else None
+        ages = {o: max(0, int((now - learned_at[o]) * 1000)) for o in origins}
+        fresh_ms = self._fresh_ms
+        return ages if any(age > fresh_ms for age in ages.values()) else None
 
-    def _batches(self, sibling_id: str, entries: list[Entry], ages: dict[str, int] | None) -> Iterable[Send]:
-        known = self.known.get(sibling_id, {})
-        step = self.config.max_batch
-        for start in range(0, len(entries), step):
-            chunk = tuple(entries[start : start + step])
-            for entry in chunk:
-                known[entry.origin] = entry.stamp
-            ages_ms = tuple(ages[e.origin] for e in chunk) if ages is not None else ()
+    def _batches(self, sibling_id: str, stamps: dict[str, int], ages: dict[str, int] | None) -> Iterable[Send]:
+        """``UpdateNet`` messages carrying the view's entries of the origins in ``stamps``."""
+        view, step = self.view, self.config.max_batch
+        chunks = [stamps] if len(stamps) <= step else _split(stamps, step)
+        for chunk in chunks:
+            ages_ms = tuple(map(ages.__getitem__, chunk)) if ages is not None else ()
+            entries = tuple(map(view.__getitem__, chunk))
             # Built without re-validation: these entries are already in our view.
-            yield Send(sibling_id, UpdateNet.model_construct(entries=chunk, ages_ms=ages_ms))
+            yield Send(sibling_id, UpdateNet.trusted(entries, ages_ms, chunk))
 
     def offer_digest(self, sibling_id: str, round_id: str | None = None) -> Send:
         """A ``SyncGrid`` with our digest, for one sibling."""
@@ -301,6 +376,7 @@ class GossipCore:
 
     def _forget(self, origin: str) -> None:
         entry = self.view.pop(origin)
+        del self.stamps[origin]
         if origin not in self.stale:
             self._account(entry, None)
         self.stale.discard(origin)
@@ -322,15 +398,18 @@ class GossipCore:
             old_counted = old
         self._account(old_counted, entry)
         self.view[origin] = entry
+        self.stamps[origin] = entry.stamp
         self.learned_at[origin] = learned_at
         self.pending.add(origin)
+        if learned_at < self._pending_since:
+            self._pending_since = learned_at
 
     def _account(self, old: Entry | None, new: Entry | None) -> None:
         """Keep the live grid net up to date as entries come and go."""
-        if old is not None and old.status == "alive":
-            self.net_w -= old.production_w - old.consumption_w
-        if new is not None and new.status == "alive":
-            self.net_w += new.production_w - new.consumption_w
+        if old is not None:
+            self.net_w -= old.counted_w
+        if new is not None:
+            self.net_w += new.counted_w
 
     # ------------------------------------------------------------------ derived
     def live_entries(self) -> list[Entry]:

@@ -9,6 +9,7 @@ Rules:
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Annotated
 
 from pydantic import Field, model_validator
@@ -82,6 +83,23 @@ class UpdateNet(Message):
     def age_of(self, index: int) -> int:
         """Age in ms of the entry at ``index`` (0 when the sender sent none)."""
         return self.ages_ms[index] if self.ages_ms else 0
+
+    @cached_property
+    def stamps(self) -> dict[str, int]:
+        """origin -> stamp of each entry, in order (read only: receivers share it).
+
+        Receivers compare stamps before anything else; a sender in the same
+        process hands them over ready-made (:meth:`trusted`), a decoded
+        message computes them once here.
+        """
+        return {e.origin: e.stamp for e in self.entries}
+
+    @classmethod
+    def trusted(cls, entries: tuple[Entry, ...], ages_ms: tuple[int, ...], stamps: dict[str, int]) -> "UpdateNet":
+        """Built from a node's own view, without validation; ``stamps`` as :attr:`stamps` would compute."""
+        update = cls.model_construct(entries=entries, ages_ms=ages_ms)
+        update.__dict__["stamps"] = stamps  # fills the cached property
+        return update
 
 
 class RemoveSibling(Message):

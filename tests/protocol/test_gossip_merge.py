@@ -381,6 +381,50 @@ def test_flush_sends_only_what_a_sibling_lacks_and_nothing_twice() -> None:
     assert origins_in(second) == ["a"]
 
 
+def test_what_a_sibling_showed_is_forgotten_at_the_push_and_newer_news_goes_to_it() -> None:
+    net = grid("A-B", "A-C")
+    a = net.cores["A"]
+    a.receive_update("B", UpdateNet(entries=(entry_for("a", 1, 1),)), net.now)
+    assert sends_to(a.flush(net.now), "B") == []  # B showed it: not sent back
+    assert a.known["B"] == {}  # nothing kept beyond the push
+    a.receive_update("C", UpdateNet(entries=(entry_for("a", 1, 2),)), net.now)
+    (to_b,) = sends_to(a.flush(net.now), "B")
+    assert to_b.message.entries == (entry_for("a", 1, 2),)
+
+
+def test_a_sibling_that_showed_an_older_version_still_gets_ours() -> None:
+    net = grid("A-B")
+    a = net.cores["A"]
+    a.receive_update("x", UpdateNet(entries=(entry_for("a", 1, 2),)), net.now)
+    a.receive_update("B", UpdateNet(entries=(entry_for("a", 1, 1),)), net.now)  # B is behind
+    (to_b,) = a.flush(net.now)
+    assert to_b.message.entries == (entry_for("a", 1, 2),)
+
+
+@pytest.mark.parametrize("ttl_s", [5.0, 60.0])
+def test_ages_travel_only_beyond_one_percent_of_the_ttl(ttl_s: float) -> None:
+    config = GossipConfig(ttl_s=ttl_s)
+    assert config.fresh_ms == ttl_s * 10
+    for held_s, with_ages in ((ttl_s / 200, False), (ttl_s / 50, True)):
+        core = GossipCore(make_entry("B"), 0.0, config)
+        core.add_sibling(Sibling("C", "C", "C:1"), 0.0)
+        core.flush(0.0)
+        core.receive_update("x", UpdateNet(entries=(entry_for("a", 1, 1),)), 0.0)
+        (send,) = core.flush(held_s)
+        assert bool(send.message.ages_ms) is with_ages
+        if with_ages:
+            assert send.message.ages_ms == (round(held_s * 1000),)
+
+
+def test_pushed_messages_carry_their_stamps_ready_made_and_equal_to_computed_ones() -> None:
+    net = grid("A-B")
+    a = net.cores["A"]
+    a.receive_update("x", UpdateNet(entries=tuple(entry_for(o, 1, 2) for o in "abc")), net.now)
+    (send,) = a.flush(net.now)
+    decoded = codec.decode(codec.encode(tell(send.message, return_id="A")), codec.MSGPACK).message
+    assert send.message.stamps == decoded.stamps == {e.origin: e.stamp for e in send.message.entries}
+
+
 # ---------------------------------------------------------------------- repair
 def test_delivery_failed_leads_to_a_digest_offer_on_the_next_sync() -> None:
     net = grid("A-B", "A-C", "A-D")
