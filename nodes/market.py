@@ -158,9 +158,9 @@ def manual_offer(production_w: int, consumption_w: int, cap: int = PRICE_CAP) ->
 
 def _inelastic(net_w: int, cap: int, ask: int = 0) -> Offer:
     # A surplus is a sell (negative power), a deficit a buy (positive power).
-    if net_w > 0:
-        return normalize_offer(((-net_w, ask),))
-    return normalize_offer(((-net_w, cap),))
+    # One segment is canonical as it is (every reading takes this path): only check it.
+    segment = _checked_segment((-net_w, ask if net_w > 0 else cap))
+    return (segment,) if net_w else ()
 
 
 def consumer_offer(

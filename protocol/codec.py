@@ -44,6 +44,8 @@ class _WireEnvelope(BaseModel):
 
 def media_type(content_type: str | None) -> str:
     """Normalise a Content-Type header to ``JSON`` or ``MSGPACK``, else raise 415."""
+    if content_type is JSON or content_type is MSGPACK:
+        return content_type  # already normalised (decode after media_type)
     base = (content_type or "").split(";", 1)[0].strip().lower()
     if base == JSON:
         return JSON

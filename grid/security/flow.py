@@ -13,8 +13,6 @@ Used on the event loop only (no lock needed).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from protocol.errors import Overloaded
@@ -35,8 +33,7 @@ class InflightGate:
     shed: int = 0
     peak: int = field(default=0)
 
-    @contextmanager
-    def admit(self) -> Iterator[None]:
+    def admit(self) -> "_Slot":
         """Hold one slot for the duration of the ``with`` block, or raise 503."""
         if self.inflight >= self.limit:
             self.shed += 1
@@ -46,11 +43,28 @@ class InflightGate:
                 code="overloaded",
             )
         self.inflight += 1
-        self.peak = max(self.peak, self.inflight)
-        try:
-            yield
-        finally:
-            self.inflight -= 1
+        if self.inflight > self.peak:
+            self.peak = self.inflight
+        return _Slot(self)
+
+
+class _Slot:
+    """A held slot of an :class:`InflightGate`, given back when the ``with`` block ends.
+
+    A plain class rather than a generator-based context manager: it is on the
+    path of every request.
+    """
+
+    __slots__ = ("_gate",)
+
+    def __init__(self, gate: InflightGate) -> None:
+        self._gate = gate
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        self._gate.inflight -= 1
 
 
 __all__ = ["InflightGate"]
