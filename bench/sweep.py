@@ -23,7 +23,7 @@ from typing import Any
 
 from grid.network import LocalGrid, Watch
 from grid.node import NodeConfig
-from grid.runtime import tune_for_many_actors
+from grid.runtime import freeze_heap, thaw_heap
 from grid.transport.memory import MemoryTransport
 from nodes.topology import diameter, random_graph
 from protocol import codec
@@ -64,6 +64,7 @@ async def memory_grid(n: int, seed: int, burst: bool) -> dict[str, Any]:
             grid.link(str(a), str(b))
         assert await watch.wait(300), f"{n} nodes did not link"
         await asyncio.sleep(0.3)
+        freeze_heap()  # the grid is built: full collections skip it (see grid.runtime)
         result = {"diameter": diameter(n, edges)}
         result.update(await _change(grid, watch, transport, n))
         if burst:
@@ -71,6 +72,7 @@ async def memory_grid(n: int, seed: int, burst: bool) -> dict[str, Any]:
         return result
     finally:
         await grid.close()
+        thaw_heap()
 
 
 async def _change(grid: LocalGrid, watch: Watch, transport: MeasuringTransport, n: int) -> dict[str, float]:
@@ -101,7 +103,6 @@ async def _burst(grid: LocalGrid, watch: Watch, transport: MeasuringTransport, n
 
 def memory_sweep(sizes: tuple[int, ...], runs: int) -> dict[str, Any]:
     """Every in-memory size, with the one-hop latency measured on two nodes."""
-    tune_for_many_actors()
     hop = [asyncio.run(memory_grid(2, s, burst=False))["change_s"] for s in range(runs)]
     out: dict[str, Any] = {"one_hop_s": median_of(hop)}
     for n in sizes:
