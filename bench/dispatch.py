@@ -52,7 +52,7 @@ def table(issuer: bool) -> dict[str, Any]:
 
 
 class NetWatch:
-    """An observer: notes when node 0's view first reaches a grid net (runs in actor threads)."""
+    """An observer: notes when node 0's view first reaches a grid net (runs in the actor, on the loop)."""
 
     def __init__(self) -> None:
         self.target: int | None = None

@@ -1,9 +1,10 @@
 """A node's live event stream: what the dashboard, webhooks and tests listen to.
 
-The actor publishes from its own thread; subscribers are asyncio queues on the
-event loop. The hub keeps the last events in a ring buffer so a client that
-reconnects with ``Last-Event-ID`` misses nothing recent. A slow subscriber
-loses its oldest queued events, never blocks the actor.
+The actor publishes (on the loop, or from a thread of its own); subscribers are
+asyncio queues on the event loop. The hub keeps the last events in a ring
+buffer so a client that reconnects with ``Last-Event-ID`` misses nothing
+recent. A slow subscriber loses its oldest queued events, never blocks the
+actor.
 """
 
 from __future__ import annotations

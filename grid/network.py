@@ -27,7 +27,7 @@ from .transport.memory import MemoryTransport
 class Watch:
     """An observer that fires when every watched node satisfies a predicate.
 
-    Runs in actor threads, so it only reads the core it is handed and guards
+    Runs in the actors (on any thread), so it only reads the core it is handed and guards
     its own set with a lock. Used to time convergence without polling.
     """
 

@@ -2,7 +2,7 @@
 
 A transport usually serves every node of a process, so counting inside it
 would mix nodes or need a lock on every send. This wrapper belongs to one
-node and is called only from that node's actor thread: a send costs one dict
+node and is called only from that node's actor: a send costs one dict
 write and no lock. Failures are reported from other threads (the event
 loop, a chaos transport's timers), so they are counted under a lock, which
 costs nothing on the path of a message that arrives.
@@ -23,7 +23,7 @@ class CountingTransport:
     def __init__(self, inner: Transport) -> None:
         #: The transport that really sends (named like ChaosTransport's, so wrappers can be walked).
         self.inner = inner
-        #: Envelopes handed to the transport, by msgType (actor thread only).
+        #: Envelopes handed to the transport, by msgType (written by the actor only).
         self.sent: dict[str, int] = {}
         self._failed: dict[str, int] = {}
         self._lock = threading.Lock()

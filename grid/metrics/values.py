@@ -1,4 +1,4 @@
-"""What a node reports at scrape time, computed in its actor thread.
+"""What a node reports at scrape time, computed in its actor.
 
 Everything here is read from the gossip core when a scrape asks, never kept
 up to date on the hot path. Liveness is as judged at the node's last

@@ -15,7 +15,7 @@ What a feature may use of its node (``self.node``, set by :meth:`attach`):
 - ``node.store.db``: the node's SQLite connection (create your own tables);
 - ``node.config``, ``node.scheduler``, ``node.events`` (an EventHub);
 - ``node.emit(sends)``, ``node.send_to(address, envelope)``: talk to peers;
-- ``node.call_later(delay, fn, *args)``: run ``fn`` later in the actor thread.
+- ``node.call_later(delay, fn, *args)``: run ``fn`` later in the actor.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class Feature:
     name: str = "feature"
 
     def attach(self, node: "NodeActor") -> None:
-        """Called once, in the actor thread, before any other hook."""
+        """Called once, in the actor, before any other hook."""
         self.node = node
 
     def wrap_transport(self, transport: Transport) -> Transport:

@@ -9,7 +9,7 @@ channel keeps its recent deliveries in a :class:`DeliveryLog`, which is what
 channels share are :class:`channel.RetryingChannel`'s.
 
 Rules:
-- ``deliver`` is callable from any thread (actor threads, the loop) and never
+- ``deliver`` is callable from any thread (the actors, the loop, worker threads) and never
   blocks; the work happens on the event loop.
 - A delivery ends exactly once; ``on_done`` is then called on the event loop
   (hop to an actor with ``node.call_later(0, ...)`` before touching its state).

@@ -3,7 +3,7 @@
 :class:`RetryingChannel` owns what is the same for webhook, e-mail and any
 later channel: ``deliver`` logs a pending :class:`~grid.notify.Delivery` and
 hands the work to the event loop (through the node's
-:class:`~grid.runtime.Scheduler`, so it is callable from an actor thread); a
+:class:`~grid.runtime.Scheduler`, so it is callable from an actor on any thread); a
 task per delivery makes attempts until one succeeds, one fails for good, or
 ``retries`` retries have failed; ``close`` cancels the tasks in flight. A
 channel says only how to prepare an event for sending (:meth:`_prepare`),

@@ -15,8 +15,9 @@ What the sender learns, as over a real network:
 - an Ask whose request or answer is lost fails with a reason.
 
 Fault plans name nodes by id; ``node_of`` maps a destination address to its
-node id (the sender's id is the envelope's ``returnId``). Sends come from many
-actor threads, so one lock guards the plan, the random generator and the counts.
+node id (the sender's id is the envelope's ``returnId``). Sends may come from
+actors on several threads, so one lock guards the plan, the random generator and
+the counts.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ One keep-alive client session per process serves every node in it. Tells are
 retried a few times with jittered exponential back-off on connection errors
 and 429/503, then reported back as failed (gossip repairs the rest by digest
 exchange once the link answers again). Asks are tried once with a short
-timeout. Calls come from actor threads and are handed to the event loop.
+timeout. Calls come from actors (on the loop, or on threads of their own) and
+are handed to the event loop.
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ class MemoryTransport:
         self._count(address, envelope)
 
     def _count(self, address: str, envelope: Envelope) -> None:
-        # Senders are many actor threads: a lock keeps every count (uncontended, ~0.1 us).
+        # Senders may be actors on other threads: a lock keeps every count (uncontended, ~0.1 us).
         msg_type = envelope.message.msg_type
         with self._lock:
             counts = self._delivered.setdefault(address, {})
