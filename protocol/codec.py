@@ -9,10 +9,10 @@ failure is a :class:`~protocol.errors.GridError` with a precise detail.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, Union
 
 import msgpack
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 from pydantic.alias_generators import to_camel
 
 from .envelopes import Envelope, EnvType
@@ -56,6 +56,22 @@ def media_type(content_type: str | None) -> str:
     )
 
 
+def _typed_envelope(model: type[BaseModel]) -> type[_WireEnvelope]:
+    """The envelope of one msgType, with ``msg`` checked against its model in the same pass."""
+    return create_model(  # type: ignore[no-any-return, call-overload]
+        f"_Wire{model.__name__}",
+        __base__=_WireEnvelope,
+        msg_type=(Literal[model.msg_type], ...),  # type: ignore[attr-defined]
+        msg=(model, ...),
+    )
+
+
+#: Every envelope with a known msgType, told apart by msgType: one validation pass.
+_TYPED = TypeAdapter(
+    Annotated[Union[tuple(_typed_envelope(m) for m in MESSAGE_TYPES.values())], Field(discriminator="msg_type")]
+)
+
+
 def decode(body: bytes, content_type: str | None) -> Envelope:
     """Parse and validate one envelope; raise a GridError on any problem."""
     kind = media_type(content_type)
@@ -63,8 +79,14 @@ def decode(body: bytes, content_type: str | None) -> Envelope:
         raise TooLarge(f"body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")
     if not body:
         raise BadMessage("empty body; send a JSON envelope", code="empty_body")
-    wire = _decode_json(body) if kind == JSON else _decode_msgpack(body)
-    return _to_envelope(wire)
+    try:
+        # A valid envelope is parsed and checked in one pass...
+        typed = _TYPED.validate_json(body) if kind == JSON else _TYPED.validate_python(_unpack(body))
+    except (ValidationError, BadMessage):
+        # ... anything else takes the two steps below, whose errors say precisely what is wrong.
+        wire = _decode_json(body) if kind == JSON else _decode_msgpack(body)
+        return _to_envelope(wire)
+    return _envelope(typed, typed.msg)
 
 
 def _decode_json(body: bytes) -> _WireEnvelope:
@@ -74,11 +96,15 @@ def _decode_json(body: bytes) -> _WireEnvelope:
         raise BadMessage(_describe(exc), code=_json_code(exc)) from None
 
 
-def _decode_msgpack(body: bytes) -> _WireEnvelope:
+def _unpack(body: bytes) -> Any:
     try:
-        raw = msgpack.unpackb(body, raw=False, strict_map_key=True)
+        return msgpack.unpackb(body, raw=False, strict_map_key=True)
     except (ValueError, msgpack.ExtraData, msgpack.StackError, msgpack.FormatError, TypeError) as exc:
         raise BadMessage(f"invalid msgpack: {type(exc).__name__}", code="invalid_msgpack") from None
+
+
+def _decode_msgpack(body: bytes) -> _WireEnvelope:
+    raw = _unpack(body)
     if not isinstance(raw, dict):
         raise BadMessage("the envelope must be a map", code="invalid_envelope")
     try:
@@ -97,6 +123,10 @@ def _to_envelope(wire: _WireEnvelope) -> Envelope:
         message = model.model_validate(wire.msg)
     except ValidationError as exc:
         raise BadMessage(_describe(exc), code="invalid_msg") from None
+    return _envelope(wire, message)
+
+
+def _envelope(wire: _WireEnvelope, message: Any) -> Envelope:
     return Envelope(
         wire.env_type,
         message,
