@@ -26,7 +26,7 @@ from ..events import EventHub
 from ..metrics.registry import METRICS, NodeMetrics
 from ..node.commands import Inbound, Outcome, Query
 from ..node.feature import Raw
-from ..runtime import LoopReply
+from ..runtime import Deadlines, LoopReply
 from ..security import InflightGate, PeerAuth
 from . import openapi
 from .auth import OperatorAuth
@@ -53,28 +53,23 @@ class NodeHandle:
     peers: PeerAuth = field(default_factory=PeerAuth)
     #: Bounds /messaging requests in flight and how long a body may take.
     gate: InflightGate = field(default_factory=InflightGate)
+    #: How long requests wait for the actor, all checked by one timer.
+    deadlines: Deadlines = field(default_factory=Deadlines)
 
     async def call(self, make: Callable[[LoopReply], Any], timeout: float = ACTOR_TIMEOUT_S) -> Any:
         """Send a command built around a reply and await the actor's answer."""
-        loop = asyncio.get_running_loop()
-        reply = LoopReply(loop)
+        reply = LoopReply(asyncio.get_running_loop())
         try:
             self.actor.tell(make(reply))
         except pykka.ActorDeadError:
             raise Overloaded("the node is stopping; retry shortly", retry_after_s=1.0) from None
-        # One timer that fails the future, cheaper than a timeout context or wait_for on this hot path.
-        timer = loop.call_later(timeout, _give_up, reply.future)
+        self.deadlines.watch(reply.future, timeout)
         try:
             return await reply.future
         except TimeoutError:
             raise Overloaded("the node is busy; retry shortly", retry_after_s=1.0) from None
         finally:
-            timer.cancel()
-
-
-def _give_up(future: asyncio.Future[Any]) -> None:
-    if not future.done():
-        future.set_exception(TimeoutError())
+            self.deadlines.forget(reply.future)
 
 
 NODE = web.AppKey("node", NodeHandle)

@@ -15,7 +15,7 @@ from typing import Any
 import pykka
 import pytest
 
-from grid.runtime import LOOP_ACTOR_BATCH, LoopActor, LoopReply, on_loop_thread
+from grid.runtime import LOOP_ACTOR_BATCH, Deadlines, LoopActor, LoopReply, on_loop_thread
 
 
 class Recorder(LoopActor):
@@ -134,3 +134,18 @@ async def test_stop_from_another_thread_answers_what_is_left() -> None:
     await settle()
     stopped = await asyncio.to_thread(lambda: ref.stop(block=True, timeout=5))
     assert stopped is True and not ref.is_alive() and log[-1] == "stop"
+
+
+async def test_deadlines_fail_only_what_is_still_pending_and_stop_checking_when_idle() -> None:
+    loop = asyncio.get_running_loop()
+    deadlines = Deadlines(resolution_s=0.02)
+    late, answered, forgotten = loop.create_future(), loop.create_future(), loop.create_future()
+    for future in (late, answered, forgotten):
+        deadlines.watch(future, 0.05)
+    answered.set_result("ok")
+    deadlines.forget(forgotten)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(late, 2)
+    assert answered.result() == "ok" and not forgotten.done()
+    await asyncio.sleep(0.1)
+    assert not deadlines._armed  # nothing left to watch: no timer keeps running
