@@ -91,10 +91,9 @@ class Comebacks:
     def back(self, changed: Iterable[str], watched: set[str]) -> set[str]:
         """Watched targets among ``changed`` that are newly live, or live in a new incarnation."""
         found = set()
-        for target in changed:
-            if target in watched:
-                mark, before = self.mark_of(target), self._marks.get(target)
-                self._marks[target] = mark
-                if mark[1] and before is not None and mark != before:
-                    found.add(target)
+        for target in watched.intersection(changed):  # a burst changes many; few are watched
+            mark, before = self.mark_of(target), self._marks.get(target)
+            self._marks[target] = mark
+            if mark[1] and before is not None and mark != before:
+                found.add(target)
         return found
