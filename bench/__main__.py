@@ -39,6 +39,8 @@ def main(argv: list[str]) -> int:
         figures = module.run(quick=quick)
         figures["_seconds"] = round(time.perf_counter() - started, 1)
         print(json.dumps(figures, indent=1, default=str), flush=True)
+        if name in results:  # what the previous run measured, to show how the figures moved
+            results.setdefault("_previous", {})[name] = results[name]
         results[name] = figures
         if not quick:  # keep what is measured even if a later module fails
             results["_machine"] = machine()
@@ -67,7 +69,49 @@ def render(results: dict[str, Any]) -> str:
         if name in results and (ROOT / "bench" / f"{name}.py").exists():
             module = importlib.import_module(f"bench.{name}")
             parts.append(module.report(results[name]))
+    parts.append(rerun_section(results))
     return "\n".join(parts)
+
+
+def rerun_section(results: dict[str, Any]) -> str:
+    """How each measured median moved against the previous run of the same module."""
+    rows = []
+    for name in MODULES:
+        before = results.get("_previous", {}).get(name)
+        if name not in results or before is None:
+            continue
+        pairs = list(_paired_stats(results[name], before))
+        inside = [key for key, now, old in pairs if now["min"] <= old["median"] <= now["max"]]
+        outside = [(key, now, old) for key, now, old in pairs if key not in inside]
+        shown = "; ".join(f"{key} {old['median']:.4g} -> {now['median']:.4g} ({now['min']:.4g}-{now['max']:.4g})"
+                          for key, now, old in outside[:8])  # fmt: skip
+        more = f" and {len(outside) - 8} more" if len(outside) > 8 else ""
+        rows.append(f"| {name} | {len(inside)} of {len(pairs)} | {shown or '-'}{more} |")
+    if not rows:
+        return "## Rerun\n\nNo previous run to compare with yet: run `make bench` again.\n"
+    nl = "\n"
+    return f"""## Rerun against the previous run
+
+Every figure measured several times (median, min, max) is compared with the same figure of
+the previous run of its module: is the previous median inside this run's min-max? Figures
+outside are listed (previous median -> this median (this min-max)).
+
+| module | previous median within this run's range | outside |
+|---|---|---|
+{nl.join(rows)}
+"""
+
+
+def _paired_stats(now: Any, before: Any, key: str = "") -> Any:
+    """(key, this stat, previous stat) for every repeated measurement present in both runs."""
+    if isinstance(now, dict) and {"median", "min", "max"} <= now.keys():
+        if isinstance(before, dict) and "median" in before and now.get("runs", 1) > 1:
+            yield key, now, before
+        return
+    if isinstance(now, dict) and isinstance(before, dict):
+        for sub, value in now.items():
+            if not sub.startswith("_") and sub in before:
+                yield from _paired_stats(value, before[sub], f"{key}.{sub}" if key else sub)
 
 
 if __name__ == "__main__":
