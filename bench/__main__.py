@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -81,25 +82,35 @@ def rerun_section(results: dict[str, Any]) -> str:
         if name not in results or before is None:
             continue
         pairs = list(_paired_stats(results[name], before))
-        inside = [key for key, now, old in pairs if now["min"] <= old["median"] <= now["max"]]
-        outside = [(key, now, old) for key, now, old in pairs if key not in inside]
-        shown = "; ".join(f"{key} {old['median']:.4g} -> {now['median']:.4g} ({now['min']:.4g}-{now['max']:.4g})"
-                          for key, now, old in outside[:8])  # fmt: skip
-        more = f" and {len(outside) - 8} more" if len(outside) > 8 else ""
-        rows.append(f"| {name} | {len(inside)} of {len(pairs)} | {shown or '-'}{more} |")
+        outside = [(key, now, old) for key, now, old in pairs if not now["min"] <= old["median"] <= now["max"]]
+        moves = [abs(now["median"] - old["median"]) / abs(old["median"]) for _, now, old in pairs if old["median"]]
+        shown = "; ".join(f"{key} {_num(old['median'])} -> {_num(now['median'])} ({_num(now['min'])}-{_num(now['max'])})"
+                          for key, now, old in outside[:6])  # fmt: skip
+        more = f" and {len(outside) - 6} more" if len(outside) > 6 else ""
+        median_move = statistics.median(moves) if moves else 0.0
+        rows.append(f"| {name} | {len(pairs) - len(outside)} of {len(pairs)} | {median_move:.0%} / {max(moves, default=0):.0%} "
+                    f"| {shown or '-'}{more} |")  # fmt: skip
     if not rows:
         return "## Rerun\n\nNo previous run to compare with yet: run `make bench` again.\n"
     nl = "\n"
     return f"""## Rerun against the previous run
 
 Every figure measured several times (median, min, max) is compared with the same figure of
-the previous run of its module: is the previous median inside this run's min-max? Figures
-outside are listed (previous median -> this median (this min-max)).
+the previous run of its module. The min-max of a run spans repeats a few minutes apart;
+between runs the machine itself may be faster or slower (this is a shared virtual machine),
+which moves absolute timings and rates together, servers and baselines alike. So the table
+gives both: how many previous medians fall inside this run's min-max, and how far medians
+moved (median and largest relative move). Figures outside: previous median -> this median
+(this min-max).
 
-| module | previous median within this run's range | outside |
-|---|---|---|
+| module | previous median within this run's range | median moved (typical / largest) | outside |
+|---|---|---|---|
 {nl.join(rows)}
 """
+
+
+def _num(value: float) -> str:
+    return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
 
 
 def _paired_stats(now: Any, before: Any, key: str = "") -> Any:

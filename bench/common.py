@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import socket
@@ -75,3 +76,15 @@ def machine() -> dict[str, Any]:
     mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem_gib, 1), "python": platform.python_version(),
             "system": f"{platform.system()} {platform.release()}"}  # fmt: skip
+
+
+def in_fresh_process(module: str, *args: object, timeout: float = 900) -> Any:
+    """Run ``python -m bench.MODULE --fresh ARGS`` and return the JSON it prints.
+
+    For measurements that must not inherit another run's heap: a process that
+    already built large grids reuses the memory they freed, which slows later
+    grids down and hides their memory use.
+    """
+    argv = [sys.executable, "-m", f"bench.{module}", "--fresh", *map(str, args)]
+    out = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=timeout, check=True).stdout
+    return json.loads(out)

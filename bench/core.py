@@ -37,7 +37,7 @@ from grid.transport.memory import MemoryTransport
 from nodes.topology import diameter, random_graph
 from protocol.gossip import GossipConfig
 
-from .common import free_port, median_of, start_process, stop_process, wait_http
+from .common import free_port, in_fresh_process, median_of, start_process, stop_process, wait_http
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Long timers: the large-grid runs measure pushes, not heartbeats.
@@ -222,7 +222,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     repeats = 1 if quick else 5
     demo = [asyncio.run(demo_once()) for _ in range(repeats)]
     n = 100 if quick else 1000
-    grids = [grid_in_fresh_process(n, seed) for seed in range(1 if quick else 3)]
+    grids = [in_fresh_process("core", n, seed) for seed in range(1 if quick else 3)]
     tp = throughput(TP_SECONDS_QUICK if quick else TP_SECONDS, 1 if quick else 5)
     grid = {key: median_of([g[key] for g in grids]) for key in grids[0] if not isinstance(grids[0][key], bool)}
     return {
@@ -235,16 +235,9 @@ def run(quick: bool = False) -> dict[str, Any]:
     }
 
 
-def grid_in_fresh_process(n: int, seed: int) -> dict[str, Any]:
-    """:func:`large_grid` in a process of its own, so no run inherits another's heap."""
-    argv = [sys.executable, "-m", "bench.core", "--grid", str(n), str(seed)]
-    out = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=900, check=True).stdout
-    return json.loads(out)
-
-
 if __name__ == "__main__":
-    if "--grid" in sys.argv:
-        n, seed = (int(a) for a in sys.argv[sys.argv.index("--grid") + 1 :][:2])
+    if "--fresh" in sys.argv:  # one grid, for in_fresh_process: --fresh N SEED
+        n, seed = (int(a) for a in sys.argv[sys.argv.index("--fresh") + 1 :][:2])
         print(json.dumps(asyncio.run(large_grid(n, 4, 0.02, seed=seed))))
     else:
         print(json.dumps(run(quick="--quick" in sys.argv), indent=2))

@@ -39,7 +39,7 @@ from grid.scenario.actions import LINKS_IN_FLIGHT
 from grid.scenario.runner_inproc import InProcessDriver
 from nodes.topology import diameter
 
-from .common import ROOT, median_of
+from .common import ROOT, in_fresh_process, median_of
 from .core import rss_mb
 
 SCENARIO = ROOT / "scenarios" / "large.toml"
@@ -149,7 +149,8 @@ def run(quick: bool = False) -> dict[str, Any]:
     }
     # A process that already ran grids (or other benchmarks) reuses the memory they freed:
     # memory is measured on a grid in a process of its own.
-    figures["memory_per_node_kib"] = median_of([memory_in_fresh_process(quick)])
+    memory = in_fresh_process("scale", *(["--quick"] if quick else []))
+    figures["memory_per_node_kib"] = median_of([memory["memory_per_node_kib"]])
     figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return figures
 
@@ -190,17 +191,8 @@ through the runner, whose own sampling reads every node every 2 s.
 """
 
 
-def memory_in_fresh_process(quick: bool) -> float:
-    """Resident memory per linked node, measured by ``python -m bench.scale --memory``."""
-    import subprocess
-
-    argv = [sys.executable, "-m", "bench.scale", "--memory"] + (["--quick"] if quick else [])
-    out = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=600, check=True).stdout
-    return float(json.loads(out)["memory_per_node_kib"])
-
-
 if __name__ == "__main__":
-    if "--memory" in sys.argv:
+    if "--fresh" in sys.argv:  # memory per node on one grid, for in_fresh_process
         plan = make_plan(load(SCENARIO), quick="--quick" in sys.argv)
         print(json.dumps({"memory_per_node_kib": asyncio.run(measure(plan))["memory_per_node_kib"]}))
     else:

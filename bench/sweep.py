@@ -29,7 +29,7 @@ from grid.transport.memory import MemoryTransport
 from nodes.topology import diameter, random_graph
 from protocol import codec
 
-from .common import median_of
+from .common import in_fresh_process, median_of
 from .core import QUIET
 
 MEMORY_SIZES = (4, 16, 64, 256, 1000)
@@ -111,10 +111,10 @@ async def _burst(grid: LocalGrid, watch: Watch, transport: MeasuringTransport, n
 
 def memory_sweep(sizes: tuple[int, ...], runs: int) -> dict[str, Any]:
     """Every in-memory size, with the one-hop latency measured on two nodes."""
-    hop = [asyncio.run(memory_grid(2, s, burst=False))["change_s"] for s in range(runs)]
+    hop = [in_fresh_process("sweep", 2, s, 0)["change_s"] for s in range(runs)]
     out: dict[str, Any] = {"one_hop_s": median_of(hop)}
     for n in sizes:
-        results = [asyncio.run(memory_grid(n, seed, burst=True)) for seed in range(runs)]
+        results = [in_fresh_process("sweep", n, seed, 1) for seed in range(runs)]
         out[str(n)] = {key: median_of([r[key] for r in results]) for key in results[0]}
     return out
 
@@ -251,4 +251,8 @@ an otherwise idle machine, where the bound's one-hop latency was measured.
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(quick="--quick" in sys.argv), indent=2, default=str))
+    if "--fresh" in sys.argv:  # one in-memory grid, for in_fresh_process: --fresh N SEED BURST
+        n, seed, burst = (int(a) for a in sys.argv[sys.argv.index("--fresh") + 1 :][:3])
+        print(json.dumps(asyncio.run(memory_grid(n, seed, burst=bool(burst)))))
+    else:
+        print(json.dumps(run(quick="--quick" in sys.argv), indent=2, default=str))

@@ -17,7 +17,7 @@ def test_a_previous_median_outside_this_runs_range_is_listed_and_the_rest_counte
                                "memory_kib": stat(467, 467, 467, runs=1)}},
     }  # fmt: skip
     section = rerun_section(results)
-    assert "| core | 1 of 2 | grid.burst_s 2.9 -> 2.5 (2.3-2.8) |" in section
+    assert "| core | 1 of 2 | 7% / 14% | grid.burst_s 2.9 -> 2.5 (2.3-2.8) |" in section
     assert "memory_kib" not in section  # measured once: no range to judge it by
 
 
