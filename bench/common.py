@@ -58,6 +58,13 @@ def wait_http(url: str, timeout: float = 20.0, expect_status: int = 200) -> None
     raise RuntimeError(f"{url} did not answer within {timeout} s")
 
 
+def fmt_stat(stat: dict[str, float], scale: float = 1.0, digits: int = 2) -> str:
+    """``median (min-max)`` of a measurement (just the median when it was measured once)."""
+    if stat.get("runs", 1) == 1:
+        return f"{stat['median'] * scale:.{digits}f}"
+    return f"{stat['median'] * scale:.{digits}f} ({stat['min'] * scale:.{digits}f}-{stat['max'] * scale:.{digits}f})"
+
+
 def median_of(values: list[float]) -> dict[str, float]:
     """Median, min and max of repeated measurements."""
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": len(values)}

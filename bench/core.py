@@ -37,7 +37,7 @@ from grid.transport.memory import MemoryTransport
 from nodes.topology import diameter, random_graph
 from protocol.gossip import GossipConfig
 
-from .common import free_port, in_fresh_process, median_of, start_process, stop_process, wait_http
+from .common import fmt_stat, free_port, in_fresh_process, median_of, start_process, stop_process, wait_http
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Long timers: the large-grid runs measure pushes, not heartbeats.
@@ -243,13 +243,6 @@ if __name__ == "__main__":
         print(json.dumps(run(quick="--quick" in sys.argv), indent=2))
 
 
-def _fmt(stat: dict[str, float], scale: float = 1.0, digits: int = 2) -> str:
-    """``median (min-max)`` of a measurement."""
-    if stat.get("runs", 1) == 1:
-        return f"{stat['median'] * scale:.{digits}f}"
-    return f"{stat['median'] * scale:.{digits}f} ({stat['min'] * scale:.{digits}f}-{stat['max'] * scale:.{digits}f})"
-
-
 def report(f: dict[str, Any]) -> str:
     """The node-core section of docs/benchmarks.md."""
     g, t = f["grid"], f["throughput"]
@@ -260,15 +253,15 @@ Command: `python -m bench core` (about {f.get('_seconds', 0):.0f} s).
 
 | what | goal | measured |
 |---|---|---|
-| README demo, 4 real processes: last request until all four agree | < 0.1 s | {_fmt(f['demo_agree_s'], 1000, 1)} ms |
-| {n} nodes in one process, random graph degree 4 (diameter {g['diameter']['median']:.0f}): one update reaches every node | < 1 s | {_fmt(g['one_update_s'])} s |
-| same grid, all {n} nodes update at once: until every node has the exact net | < 3 s | {_fmt(g['burst_s'])} s |
-| messages in that burst | | {_fmt(g['burst_messages'], 1, 0)} ({_fmt(g['burst_messages_per_link'], 1, 1)} per link over {_fmt(g['burst_windows'], 1, 0)} push windows of 20 ms) |
-| most messages on one directed link in one push window | <= 2 | {_fmt(g['burst_max_per_directed_link_per_window'], 1, 0)} |
-| start {n} nodes and link them until every view is complete | | {_fmt(g['startup_s'])} s |
-| resident memory per node ({n} in one process, linked) | | {_fmt(g['memory_per_node_kib'], 1, 0)} KiB |
-| UpdateEnergy/s over HTTP, JSON: node / bare aiohttp handler | ratio >= 0.5 | {_fmt(t['node_json_rps'], 1, 0)} / {_fmt(t['bare_json_rps'], 1, 0)} = {_fmt(t['ratio_json'])} |
-| UpdateEnergy/s over HTTP, msgpack: node / bare aiohttp handler | ratio >= 0.5 | {_fmt(t['node_msgpack_rps'], 1, 0)} / {_fmt(t['bare_msgpack_rps'], 1, 0)} = {_fmt(t['ratio_msgpack'])} |
+| README demo, 4 real processes: last request until all four agree | < 0.1 s | {fmt_stat(f['demo_agree_s'], 1000, 1)} ms |
+| {n} nodes in one process, random graph degree 4 (diameter {g['diameter']['median']:.0f}): one update reaches every node | < 1 s | {fmt_stat(g['one_update_s'])} s |
+| same grid, all {n} nodes update at once: until every node has the exact net | < 3 s | {fmt_stat(g['burst_s'])} s |
+| messages in that burst | | {fmt_stat(g['burst_messages'], 1, 0)} ({fmt_stat(g['burst_messages_per_link'], 1, 1)} per link over {fmt_stat(g['burst_windows'], 1, 0)} push windows of 20 ms) |
+| most messages on one directed link in one push window | <= 2 | {fmt_stat(g['burst_max_per_directed_link_per_window'], 1, 0)} |
+| start {n} nodes and link them until every view is complete | | {fmt_stat(g['startup_s'])} s |
+| resident memory per node ({n} in one process, linked) | | {fmt_stat(g['memory_per_node_kib'], 1, 0)} KiB |
+| UpdateEnergy/s over HTTP, JSON: node / bare aiohttp handler | ratio >= 0.5 | {fmt_stat(t['node_json_rps'], 1, 0)} / {fmt_stat(t['bare_json_rps'], 1, 0)} = {fmt_stat(t['ratio_json'])} |
+| UpdateEnergy/s over HTTP, msgpack: node / bare aiohttp handler | ratio >= 0.5 | {fmt_stat(t['node_msgpack_rps'], 1, 0)} / {fmt_stat(t['bare_msgpack_rps'], 1, 0)} = {fmt_stat(t['ratio_msgpack'])} |
 
 How it is measured: the demo polls `/state` of the four processes every millisecond after
 the last `AddSibling`. The large grid runs real node actors on the in-memory transport,

@@ -30,7 +30,7 @@ from protocol.dispatch import Dispatch, public_key_from_seed
 from protocol.envelopes import tell
 from protocol.gossip import GossipCore, GossipConfig
 
-from .common import median_of
+from .common import fmt_stat, median_of
 
 SEED = bytes(range(32))
 OP = "op-bench"
@@ -139,12 +139,6 @@ def run(quick: bool = False) -> dict[str, Any]:
     return asyncio.run(bench(30 if quick else 100, 1 if quick else 5))
 
 
-def _fmt(stat: dict[str, float], scale: float = 1.0, digits: int = 2) -> str:
-    if stat.get("runs", 1) == 1:
-        return f"{stat['median'] * scale:.{digits}f}"
-    return f"{stat['median'] * scale:.{digits}f} ({stat['min'] * scale:.{digits}f}-{stat['max'] * scale:.{digits}f})"
-
-
 def report(f: dict[str, Any]) -> str:
     """The dispatch section of docs/benchmarks.md."""
     return f"""## Dispatch
@@ -153,9 +147,9 @@ Command: `python -m bench dispatch` (about {f.get('_seconds', 0):.0f} s).
 
 | what | measured |
 |---|---|
-| {f['nodes']} nodes in one process (random graph degree 4, diameter {f['diameter']}): issuing a dispatch at one node until it holds every node's acknowledgement | {_fmt(f['last_ack_s'], 1000, 0)} ms |
-| same: until the issuer's grid net shows every node's curtailment | {_fmt(f['gridnet_s'], 1000, 0)} ms |
-| envelopes carried meanwhile (dispatch, acks, memberships, curtailed entries) | {_fmt(f['messages'], 1, 0)} |
+| {f['nodes']} nodes in one process (random graph degree 4, diameter {f['diameter']}): issuing a dispatch at one node until it holds every node's acknowledgement | {fmt_stat(f['last_ack_s'], 1000, 0)} ms |
+| same: until the issuer's grid net shows every node's curtailment | {fmt_stat(f['gridnet_s'], 1000, 0)} ms |
+| envelopes carried meanwhile (dispatch, acks, memberships, curtailed entries) | {fmt_stat(f['messages'], 1, 0)} |
 
 How it is measured: real node actors on the in-memory transport, every node enrolled and
 acknowledging by policy; the issuer signs the dispatch. The time of the last

@@ -39,7 +39,7 @@ from grid.scenario.actions import LINKS_IN_FLIGHT
 from grid.scenario.runner_inproc import InProcessDriver
 from nodes.topology import diameter
 
-from .common import ROOT, in_fresh_process, median_of
+from .common import ROOT, fmt_stat, in_fresh_process, median_of
 from .core import rss_mb
 
 SCENARIO = ROOT / "scenarios" / "large.toml"
@@ -155,12 +155,6 @@ def run(quick: bool = False) -> dict[str, Any]:
     return figures
 
 
-def _fmt(stat: dict[str, float], scale: float = 1.0, digits: int = 2) -> str:
-    if stat.get("runs", 1) == 1:
-        return f"{stat['median'] * scale:.{digits}f}"
-    return f"{stat['median'] * scale:.{digits}f} ({stat['min'] * scale:.{digits}f}-{stat['max'] * scale:.{digits}f})"
-
-
 def report(f: dict[str, Any]) -> str:
     """The scenario-scale section of docs/benchmarks.md."""
     n, s = f["nodes"], f["scenario"]
@@ -172,13 +166,13 @@ timing knobs (heartbeat {f['heartbeat_s']:g} s, push window {f['flush_window_s']
 
 | what | measured |
 |---|---|
-| start {n} node actors | {_fmt(f['launch_s'])} s |
-| start them and link them until every node's view holds all {n} | {_fmt(f['startup_s'])} s |
-| n-0 starts producing 100 kW: until every node has it | {_fmt(f['one_change_s'], 1000, 0)} ms |
-| ten nodes change at once: until every node's grid net is exact | {_fmt(f['burst_change_s'], 1000, 0)} ms |
-| n-1 leaves gracefully: until every node holds its tombstone | {_fmt(f['leave_s'], 1000, 0)} ms |
-| one sample of every node's /state report (the runner's sampling cost) | {_fmt(f['sample_round_s'], 1000, 0)} ms |
-| resident memory per node, linked (a grid in a process of its own) | {_fmt(f['memory_per_node_kib'], 1, 0)} KiB |
+| start {n} node actors | {fmt_stat(f['launch_s'])} s |
+| start them and link them until every node's view holds all {n} | {fmt_stat(f['startup_s'])} s |
+| n-0 starts producing 100 kW: until every node has it | {fmt_stat(f['one_change_s'], 1000, 0)} ms |
+| ten nodes change at once: until every node's grid net is exact | {fmt_stat(f['burst_change_s'], 1000, 0)} ms |
+| n-1 leaves gracefully: until every node holds its tombstone | {fmt_stat(f['leave_s'], 1000, 0)} ms |
+| one sample of every node's /state report (the runner's sampling cost) | {fmt_stat(f['sample_round_s'], 1000, 0)} ms |
+| resident memory per node, linked (a grid in a process of its own) | {fmt_stat(f['memory_per_node_kib'], 1, 0)} KiB |
 | peak resident memory of the benchmark process | {f['peak_rss_mb']:.0f} MiB |
 | `grid scenario run scenarios/large.toml`: expectations met | {s['expectations']} ({s['agree']}); \
 grid ready in {s['ready_s']} s, {s['wall_s']} s in all |
