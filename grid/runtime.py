@@ -241,6 +241,19 @@ class LoopActor(pykka.Actor):
     would deadlock, as awaiting any pykka future on the loop would.
     """
 
+    #: A Ctrl-C (or exit) that arrived while this actor ran, to re-raise on the loop.
+    _interrupted: BaseException | None = None
+
+    def _handle_receive(self, message: Any) -> Any:
+        try:
+            return super()._handle_receive(message)
+        except (KeyboardInterrupt, SystemExit) as exc:
+            # Meant for whoever runs the loop, not for this actor: pykka would stop every
+            # actor and wait for them right here, on the very loop they need (a hang).
+            self._interrupted = exc
+            self.actor_inbox.budget = 0  # type: ignore[attr-defined]
+            return None
+
     def _create_actor_inbox(self) -> Any:  # type: ignore[override]
         self._loop = asyncio.get_running_loop()
         return _LoopInbox(self._loop, self._run_batch)
@@ -264,6 +277,9 @@ class LoopActor(pykka.Actor):
         except _Yield:
             if inbox._scheduled:  # more mail than one batch: come back after the others
                 inbox.schedule()
+            interrupted, self._interrupted = self._interrupted, None
+            if interrupted is not None:
+                raise interrupted
             return
         inbox.budget = sys.maxsize
         self._actor_loop_teardown()  # stopped: answer whatever is left

@@ -9,7 +9,10 @@ thread that answers what is left. And it must share the loop fairly.
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import pykka
@@ -149,3 +152,25 @@ async def test_deadlines_fail_only_what_is_still_pending_and_stop_checking_when_
     assert answered.result() == "ok" and not forgotten.done()
     await asyncio.sleep(0.1)
     assert not deadlines._armed  # nothing left to watch: no timer keeps running
+
+
+def test_ctrl_c_inside_an_actor_reaches_the_loops_owner_instead_of_hanging() -> None:
+    # pykka's answer to a KeyboardInterrupt in an actor is to stop every actor and wait
+    # for them, which on a shared loop would wait forever. Run it in a process of its own.
+    script = (
+        "import asyncio\n"
+        "from grid.runtime import LoopActor\n"
+        "class Interrupted(LoopActor):\n"
+        "    def on_receive(self, message):\n"
+        "        raise KeyboardInterrupt\n"
+        "async def main():\n"
+        "    Interrupted.start(); Interrupted.start().tell('go')\n"
+        "    await asyncio.sleep(30)\n"
+        "try:\n"
+        "    asyncio.run(main())\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=20,
+                          cwd=Path(__file__).resolve().parents[2])  # fmt: skip
+    assert done.stdout.strip() == "interrupted", done.stderr
