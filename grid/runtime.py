@@ -179,8 +179,9 @@ LOOP_ACTOR_BATCH = 64
 class _Yield(BaseException):
     """Leaves pykka's receive loop when the mailbox is empty or the batch is used up.
 
-    A BaseException on purpose: pykka's loop only catches ``Exception`` around
-    the handler, and the mailbox is read outside that ``try``.
+    Raised by the mailbox's ``get``, which pykka's loop calls outside the
+    ``try`` around the handler, so it leaves the loop untouched. A
+    BaseException so that no ``except Exception`` on the way can swallow it.
     """
 
 

@@ -110,8 +110,10 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
 
 async def read_body(request: web.Request, timeout_s: float = BODY_TIMEOUT_S) -> bytes:
     """The request body, refusing more than the limit and bodies that never end."""
-    if request.content.is_eof():
-        return buffered_body(request)
+    if request.content.is_eof():  # it came whole with the headers (any small request): no waiting
+        body = request.content.read_nowait()
+        _check_size(len(body))
+        return body
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise TooLarge(f"body is {request.content_length} bytes; the limit is {MAX_BODY_BYTES}")
 
@@ -123,7 +125,7 @@ async def read_body(request: web.Request, timeout_s: float = BODY_TIMEOUT_S) -> 
                 return b"".join(chunks)
             chunks.append(chunk)
             size += len(chunk)
-            _within_limit(chunk, size)
+            _check_size(size)
 
     try:
         async with asyncio.timeout(timeout_s):
@@ -132,15 +134,9 @@ async def read_body(request: web.Request, timeout_s: float = BODY_TIMEOUT_S) -> 
         raise GridError("the body did not arrive in time", code="body_timeout") from None
 
 
-def buffered_body(request: web.Request) -> bytes:
-    """The body of a request that arrived whole with its headers (any small one)."""
-    return _within_limit(request.content.read_nowait())
-
-
-def _within_limit(body: bytes, size: int | None = None) -> bytes:
-    if (len(body) if size is None else size) > MAX_BODY_BYTES:
+def _check_size(size: int) -> None:
+    if size > MAX_BODY_BYTES:
         raise TooLarge(f"body is over the limit of {MAX_BODY_BYTES} bytes")
-    return body
 
 
 async def messaging(request: web.Request) -> web.Response:
@@ -152,10 +148,7 @@ async def messaging(request: web.Request) -> web.Response:
     node = request.app[NODE]
     with node.gate.admit():  # 503 at once when the node is full
         kind = codec.media_type(request.headers.get("Content-Type"))
-        if request.content.is_eof():  # the whole body came with the headers: no need to wait
-            body = buffered_body(request)
-        else:
-            body = await read_body(request, node.gate.body_timeout_s)
+        body = await read_body(request, node.gate.body_timeout_s)
         envelope = codec.decode(body, kind)
         request.app[METRICS].message_in(envelope.message.msg_type)
         if envelope.is_peer:

@@ -251,7 +251,7 @@ class NodeActor(pykka.ThreadingActor):
         change of curtailment can be re-applied by :meth:`refresh_reading`.
         """
         self.reading = (production_w, consumption_w)
-        shed = sum([feature.curtailment_w(consumption_w) for feature in self._curtailers]) if self._curtailers else 0
+        shed = sum(feature.curtailment_w(consumption_w) for feature in self._curtailers)
         published = max(0, consumption_w - shed)
         me = self.core.me
         if (me.production_w, me.consumption_w) != (production_w, published) or fields:
