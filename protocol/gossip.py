@@ -124,7 +124,8 @@ class GossipCore:
         self.siblings: dict[str, Sibling] = {}
         # sibling -> origin -> stamp it showed us (sent or listed in a digest) since our last push
         self.known: dict[str, dict[str, int]] = {}
-        self.pending: set[str] = set()
+        #: origin -> stamp of each entry changed since the last flush: what the next push carries
+        self.pending: dict[str, int] = {}
         #: The earliest learned_at among pending entries (inf when none).
         self._pending_since = float("inf")
         self.stale: set[str] = set()
@@ -208,15 +209,16 @@ class GossipCore:
             known.update(incoming)  # the sender has these: no need to send them back
         stamps = self.stamps
         ours = stamps.get
-        origins = [o for o, s in incoming.items() if s > ours(o, -1)]
-        if not origins:
+        is_news = [s > ours(o, -1) for o, s in incoming.items()]
+        if not any(is_news):
             return []
-        if self.me.origin in origins or not self.stale.isdisjoint(origins):
+        news_stamps = dict(itertools.compress(incoming.items(), is_news))
+        origins = list(news_stamps)
+        if self.me.origin in news_stamps or not self.stale.isdisjoint(origins):
             return self._merge_one_by_one(sender, update, now)
-        news = list(map(dict(zip(incoming, entries)).__getitem__, origins))
+        news = list(itertools.compress(entries, is_news))
         if update.ages_ms:
-            age_of = dict(zip(incoming, update.ages_ms))
-            ages = list(map(age_of.__getitem__, origins))
+            ages = list(itertools.compress(update.ages_ms, is_news))
             if max(ages) > self._ttl_ms:
                 return self._merge_one_by_one(sender, update, now)
             learned = dict(zip(origins, [now - a / 1000.0 for a in ages]))
@@ -229,9 +231,9 @@ class GossipCore:
         olds = filter(None, map(view.get, origins))
         self.net_w += sum(map(_COUNTED, news)) - sum(map(_COUNTED, olds))
         view.update(zip(origins, news))
-        stamps.update(zip(origins, map(incoming.__getitem__, origins)))
+        stamps.update(news_stamps)
         self.learned_at.update(learned)
-        self.pending.update(origins)
+        self.pending.update(news_stamps)
         if earliest < self._pending_since:
             self._pending_since = earliest
         return origins
@@ -285,10 +287,7 @@ class GossipCore:
         """One ``UpdateNet`` per sibling with the changed entries it lacks."""
         if not self.pending:
             return []
-        stamps = self.stamps
-        origins = self.pending & stamps.keys()  # a forgotten origin has nothing to send
-        changed = dict(zip(origins, map(stamps.__getitem__, origins)))
-        self.pending = set()
+        changed, self.pending = self.pending, {}
         # Ages only matter at the scale of the TTL: skip them when all news is fresh.
         ages = self._ages(changed, now) if now - self._pending_since > self._fresh_ms / 1000 else None
         self._pending_since = float("inf")
@@ -377,6 +376,7 @@ class GossipCore:
     def _forget(self, origin: str) -> None:
         entry = self.view.pop(origin)
         del self.stamps[origin]
+        self.pending.pop(origin, None)  # a forgotten origin has nothing to send
         if origin not in self.stale:
             self._account(entry, None)
         self.stale.discard(origin)
@@ -400,7 +400,7 @@ class GossipCore:
         self.view[origin] = entry
         self.stamps[origin] = entry.stamp
         self.learned_at[origin] = learned_at
-        self.pending.add(origin)
+        self.pending[origin] = entry.stamp
         if learned_at < self._pending_since:
             self._pending_since = learned_at
 
