@@ -7,7 +7,8 @@
 - ``grid1000``: 1,000 nodes in one process on the in-memory transport,
   random graph of average degree 4: time for one update to reach every node;
   time for a burst where every node updates at once (three bursts per grid); messages per burst,
-  per link, and the most messages any one link carried in one push window.
+  per link, and the most messages any one link carried in one push window; the same
+  bursts on bare gossip cores over a simulated network, to show what the actors add.
 - ``throughput``: sustained UpdateEnergy requests per second one node
   accepts over HTTP (JSON and msgpack) next to a bare aiohttp handler.
 - ``memory``: resident memory per node with 1,000 nodes in one process.
@@ -37,6 +38,8 @@ from grid.transport.memory import MemoryTransport
 from nodes.topology import diameter, random_graph
 from protocol.faults import FaultPlan
 from protocol.gossip import GossipConfig
+
+from tests.protocol.faultnet import FaultNet
 
 from .common import fmt_stat, free_port, in_fresh_process, median_of, start_process, stop_process, wait_http
 
@@ -179,8 +182,6 @@ def core_burst(n: int, degree: float, window_s: float, seed: int) -> dict[str, A
     at once, pushes every ``window_s`` of simulated time), so the wall-clock time is the
     gossip work itself plus a small event queue: what the actor grid adds is the rest.
     """
-    from tests.protocol.faultnet import FaultNet  # the bench's only use of the test harness
-
     net = FaultNet(FaultPlan(), seed=seed, config=QUIET, flush_window_s=window_s)
     for i in range(n):
         net.add_node(str(i))
@@ -203,7 +204,7 @@ def core_burst(n: int, degree: float, window_s: float, seed: int) -> dict[str, A
     return {"core_burst_s": times}
 
 
-def _settle(net: Any, step_s: float, done: Callable[[Any], bool], max_steps: int = 100_000) -> bool:
+def _settle(net: FaultNet, step_s: float, done: Callable[[Any], bool], max_steps: int = 100_000) -> bool:
     """Run ``net`` a push window at a time until ``done`` holds for every core."""
     for _ in range(max_steps):
         if all(map(done, net.cores.values())):
