@@ -269,6 +269,19 @@ def test_a_stale_entry_is_forgotten_after_forget_after_s() -> None:
     assert "a" not in core.view and core.net_w == 0 and core.stale == set()
 
 
+def test_an_entry_forgotten_before_the_push_is_not_sent() -> None:
+    """The next push carries what changed, minus what was forgotten since (never a KeyError)."""
+    core = GossipCore(make_entry("B"), 0.0, CONFIG)
+    core.add_sibling(Sibling("y", "y", "y:1"), 0.0)
+    core.flush(0.0)
+    core.receive_update("x", UpdateNet(entries=(entry_for("a", 1, 1), entry_for("b", 1, 1))), 0.0)
+    core.update_self(CONFIG.forget_after_s, production_w=5)  # fresh, unlike a and b
+    core.expire(CONFIG.forget_after_s + 1)
+    assert "a" not in core.view and "b" not in core.view
+    sent = [e.origin for send in core.flush(CONFIG.forget_after_s + 1) for e in send.message.entries]
+    assert sent == ["B"]
+
+
 # ---------------------------------------------------------------------- refutation
 @pytest.mark.parametrize(
     "incarnation, version",
