@@ -222,6 +222,10 @@ class _LoopInbox:
     def empty(self) -> bool:
         return not self._queue
 
+    def has_next(self) -> bool:
+        """Whether ``get`` will hand out another message in this run."""
+        return self.budget > 0 and bool(self._queue)
+
 
 class LoopActor(pykka.Actor):
     """A pykka actor whose messages are handled on an asyncio loop, one at a time.
@@ -254,6 +258,10 @@ class LoopActor(pykka.Actor):
             self._interrupted = exc
             self.actor_inbox.budget = 0  # type: ignore[attr-defined]
             return None
+
+    def more_mail_in_batch(self) -> bool:
+        """Whether another message is handled right after this one, in the same run."""
+        return self.actor_inbox.has_next()  # type: ignore[attr-defined, no-any-return]
 
     def _create_actor_inbox(self) -> Any:  # type: ignore[override]
         self._loop = asyncio.get_running_loop()

@@ -18,11 +18,11 @@ import pykka
 from nodes.market import manual_offer
 from protocol.entry import Entry, kw_to_watts
 from protocol.envelopes import Envelope, tell
-from protocol.errors import BadMessage, Conflict, Forbidden, GridError, NotFound
+from protocol.errors import BadMessage, Conflict, Forbidden, GridError, NotFound, Overloaded
 from protocol.gossip import GossipCore, Send
 from protocol.messages import SyncGrid, UpdateEnergy, UpdateNet
 
-from ..runtime import LoopActor, Scheduler
+from ..runtime import LoopActor, Reply, Scheduler
 from ..store import NodeStore
 from ..transport.base import Transport
 from . import report
@@ -67,6 +67,9 @@ class NodeActor(pykka.ThreadingActor):
         self._flush_due = False
         self._last_summary: tuple[Any, ...] | None = None
         self._rounds = itertools.count(1)
+        #: A reading applied but not yet stored, and the answers that wait for it (see _save_reading).
+        self._unsaved_reading: tuple[int, int] | None = None
+        self._held_replies: list[tuple[Reply, Outcome]] = []
 
     # ------------------------------------------------------------------ lifecycle
     def on_start(self) -> None:
@@ -109,16 +112,32 @@ class NodeActor(pykka.ThreadingActor):
                 self.feature_queries[f"{feature.name}.{name}"] = query
 
     def on_stop(self) -> None:
+        if self._unsaved_reading is not None:
+            self._save_reading()
         for feature in self.features:
             feature.stop()
         self.store.close()
 
     def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
         log.error("%s stopped by an internal error: %r", self.config.name, exception_value)
+        self._refuse_held("the node stopped before storing the reading")
         self.store.close()
 
     # ------------------------------------------------------------------ dispatch
     def on_receive(self, message: Any) -> Any:
+        self._receive(message)
+        if self._unsaved_reading is not None and not self.more_mail_in_batch():
+            self._save_reading()
+        return None
+
+    def more_mail_in_batch(self) -> bool:
+        """Whether another message is handled right after this one, in the same run.
+
+        A thread of its own handles mail as it comes: every message is a batch.
+        """
+        return False
+
+    def _receive(self, message: Any) -> None:
         changed: list[str] = []
         if isinstance(message, Inbound):
             changed = self._inbound(message)
@@ -135,12 +154,11 @@ class NodeActor(pykka.ThreadingActor):
             message.fn(*message.args)
         elif isinstance(message, Query):
             message.reply.send(self._query(message))
-            return None
+            return
         elif isinstance(message, Leave):
             self._leave(message)
-            return None
+            return
         self._after_change(changed)
-        return None
 
     def _inbound(self, inbound: Inbound) -> list[str]:
         changed: list[str] = []
@@ -148,9 +166,37 @@ class NodeActor(pykka.ThreadingActor):
             outcome, changed = self._route(inbound.envelope)
         except GridError as exc:
             outcome = Outcome(exc.status, exc.to_json())
-        if inbound.reply is not None:
+        if inbound.reply is None:
+            pass
+        elif self._unsaved_reading is not None:  # answered once the reading is stored
+            self._held_replies.append((inbound.reply, outcome))
+        else:
             inbound.reply.send(outcome)
         return changed
+
+    def _save_reading(self) -> None:
+        """Store the last reading applied, then send the answers that waited for it.
+
+        A group commit: the readings of one batch of messages cost one SQLite
+        transaction (the last reading is all the store keeps), and no 202 goes
+        out before the reading it acknowledges is stored. A failed write
+        answers 503 and stops the actor, as any internal error does.
+        """
+        reading, self._unsaved_reading = self._unsaved_reading, None
+        try:
+            if reading is not None:
+                self.store.save_energy(*reading)
+        except Exception:
+            self._refuse_held("the reading could not be stored")
+            raise
+        held, self._held_replies = self._held_replies, []
+        for reply, outcome in held:
+            reply.send(outcome)
+
+    def _refuse_held(self, detail: str) -> None:
+        held, self._held_replies = self._held_replies, []
+        for reply, _ in held:
+            reply.send(Outcome(503, Overloaded(detail, code="storage_failed").to_json()))
 
     def _route(self, env: Envelope) -> tuple[Outcome, list[str]]:
         msg = env.message
@@ -196,7 +242,7 @@ class NodeActor(pykka.ThreadingActor):
             # Its model publishes the readings; a typed one would be overwritten at the next step.
             raise Conflict(f"a {self.config.kind} node takes its values from its model", code="model_node")
         production_w, consumption_w = kw_to_watts(msg.production), kw_to_watts(msg.consumption)
-        self.store.save_energy(production_w, consumption_w)
+        self._unsaved_reading = (production_w, consumption_w)  # stored before the answer goes out
         self.set_reading(production_w, consumption_w, offer=manual_offer(production_w, consumption_w))
         return Outcome(202, {"status": "accepted", "net": self.core.me.net_w / 1000})
 
