@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .procs import Cluster, curl_get
+from .procs import Cluster, curl_get, wait_until
 
 
 def update_energy(production: float, consumption: float) -> dict:
@@ -27,9 +27,13 @@ def test_four_nodes_agree_on_gridnet_after_the_readme_curls(cluster: Cluster) ->
         status, body = curl_get(node.address, add_sibling(other.name, other.address, other.node_id), token)
         assert status == 202, body
 
+    # Each curl answers once the handshake has started; the last link may complete after
+    # the other three already carried every entry around, so wait for the ring itself.
+    ring = {"A": ["B", "C"], "B": ["A", "D"], "C": ["A", "D"], "D": ["B", "C"]}
+    wait_until(lambda: all(sorted(x["name"] for x in n.state()["siblings"]) == ring[n.name] for n in (a, b, c, d)))
     states = cluster.agree([a, b, c, d], gridnet=5.0, live=4)
     siblings = {s["name"]: sorted(x["name"] for x in s["siblings"]) for s in states}
-    assert siblings == {"A": ["B", "C"], "B": ["A", "D"], "C": ["A", "D"], "D": ["B", "C"]}
+    assert siblings == ring
     assert {s["gridnet_w"] for s in states} == {5000}
 
 
