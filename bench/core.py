@@ -352,8 +352,9 @@ actor reports when its view satisfies the condition, so nothing polls. Once the 
 linked its heap is frozen (`grid.runtime.freeze_heap`): full garbage collections no
 longer walk every node's view. Throughput: a lean keep-alive load generator
 (`bench/load.py`, 32 connections, one request in flight each) against a real
-`python -m grid.app` process with a `--data-dir` and against `bench/bare.py`, a handler that reads and
-parses the body and answers 202. Both servers run side by side; after a warm-up (the
+`python -m grid.app` process with a `--data-dir`, and against `bench/bare.py`, a
+handler that reads and parses the body and answers 202 on the same kind of event loop.
+Both servers run side by side; after a warm-up (the
 first seconds on a fresh process are up to a third slower) they are measured in turns,
 {t['ratio_json']['runs']} rounds of {f.get('_tp_seconds', 4):.0f} s each, so a change in the machine's speed touches both.
 
