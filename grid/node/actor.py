@@ -166,12 +166,11 @@ class NodeActor(pykka.ThreadingActor):
             outcome, changed = self._route(inbound.envelope)
         except GridError as exc:
             outcome = Outcome(exc.status, exc.to_json())
-        if inbound.reply is None:
-            pass
-        elif self._unsaved_reading is not None:  # answered once the reading is stored
-            self._held_replies.append((inbound.reply, outcome))
-        else:
-            inbound.reply.send(outcome)
+        if inbound.reply is not None:
+            if self._unsaved_reading is not None:  # answered once the reading is stored
+                self._held_replies.append((inbound.reply, outcome))
+            else:
+                inbound.reply.send(outcome)
         return changed
 
     def _save_reading(self) -> None:
