@@ -82,10 +82,14 @@ class FaultNet:
     def run_until_agreed(self, limit_s: float, islands: Iterable[set[str]] | None = None,
                          step_s: float = 0.05) -> float | None:  # fmt: skip
         """Simulated seconds until :meth:`agreed` holds, checked every ``step_s``; None past ``limit_s``."""
-        start = self.now
         groups = list(islands) if islands is not None else [set(self.cores)]
+        return self.run_until_true(lambda: self.agreed(groups), limit_s, step_s)
+
+    def run_until_true(self, done: Callable[[], bool], limit_s: float, step_s: float = 0.05) -> float | None:
+        """Simulated seconds until ``done()`` holds, checked every ``step_s``; None past ``limit_s``."""
+        start = self.now
         while self.now - start <= limit_s:
-            if self.agreed(groups):
+            if done():
                 return self.now - start
             self.run_until(self.now + step_s)
         return None
