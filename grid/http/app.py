@@ -109,9 +109,9 @@ def json_errors(handler: Handler) -> Handler:
     """``handler``, answering every error it raises in JSON (see :func:`error_response`).
 
     A wrapper per route rather than a middleware: aiohttp runs a middleware,
-    and one more layer of its own with it, around every request, and on
-    ``/messaging`` those two layers cost about 2% of a node's throughput.
-    ``messaging`` catches its errors itself.
+    and one more layer of its own with it, around every request; on a bare
+    handler those two layers cost 1.8 us of CPU per request (38.5 against
+    40.3 us). ``messaging`` catches its errors itself, with no layer at all.
     """
 
     @functools.wraps(handler)

@@ -113,7 +113,7 @@ class NodeActor(pykka.ThreadingActor):
 
     def on_stop(self) -> None:
         if self._unsaved_reading is not None:
-            self._save_reading()
+            self._save_reading(self._unsaved_reading)
         for feature in self.features:
             feature.stop()
         self.store.close()
@@ -127,7 +127,7 @@ class NodeActor(pykka.ThreadingActor):
     def on_receive(self, message: Any) -> Any:
         self._receive(message)
         if self._unsaved_reading is not None and not self.more_mail_in_batch():
-            self._save_reading()
+            self._save_reading(self._unsaved_reading)
         return None
 
     def more_mail_in_batch(self) -> bool:
@@ -173,7 +173,7 @@ class NodeActor(pykka.ThreadingActor):
                 inbound.reply.send(outcome)
         return changed
 
-    def _save_reading(self) -> None:
+    def _save_reading(self, reading: tuple[int, int]) -> None:
         """Store the last reading applied, then send the answers that waited for it.
 
         A group commit: the readings of one batch of messages cost one SQLite
@@ -181,10 +181,9 @@ class NodeActor(pykka.ThreadingActor):
         out before the reading it acknowledges is stored. A failed write
         answers 503 and stops the actor, as any internal error does.
         """
-        reading, self._unsaved_reading = self._unsaved_reading, None
+        self._unsaved_reading = None
         try:
-            if reading is not None:
-                self.store.save_energy(*reading)
+            self.store.save_energy(*reading)
         except Exception:
             self._refuse_held("the reading could not be stored")
             raise
